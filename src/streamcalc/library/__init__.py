@@ -1,0 +1,16 @@
+"""The calculator library: operator types and their registry."""
+
+from streamcalc.library.base import KeyedState, Operator, OperatorType, Role, StageContext, StateKind
+from streamcalc.library.registry import get_operator, operator_names, register_operator
+
+__all__ = [
+    "KeyedState",
+    "Operator",
+    "OperatorType",
+    "Role",
+    "StageContext",
+    "StateKind",
+    "get_operator",
+    "operator_names",
+    "register_operator",
+]

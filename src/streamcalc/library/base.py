@@ -1,0 +1,87 @@
+"""The operator contract: batch in, batch out, with keyed state loaded once per batch.
+
+An operator type is a pydantic config model, a builder that turns a validated config into an
+`Operator`, a declared state kind and, for stateful kinds, the msgspec type of one key's
+state. The runtime owns state: it hands each stateful stage a `KeyedState` view bound to
+that stage, loads all keys of a batch with one multi-get, and commits only dirty keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+import msgspec
+from pydantic import BaseModel
+
+from streamcalc.records import Record
+
+StateKind = Literal["none", "record", "timestamp", "window"]
+Role = Literal["source", "processor", "destination"]
+StateKey = tuple[str, str]
+"""(assetId, pointId)"""
+S = TypeVar("S")
+
+
+class KeyedState(Protocol[S]):
+    """One stage's state, keyed by (assetId, pointId), as seen during one batch."""
+
+    def load(self, keys: Iterable[StateKey]) -> None:
+        """Fetch every key the batch will touch, in one round trip to the store."""
+        ...
+
+    def get(self, key: StateKey) -> S | None:
+        """The key's state (it must have been loaded), or None if it has none."""
+        ...
+
+    def put(self, key: StateKey, value: S) -> None: ...
+
+    def delete(self, key: StateKey) -> None: ...
+
+
+class StageContext(Protocol):
+    @property
+    def stage(self) -> str:
+        """The stage instance name."""
+        ...
+
+    @property
+    def state(self) -> KeyedState[Any]:
+        """This stage's keyed state; only stateful operator types may use it."""
+        ...
+
+    def reject(self, record: Record, reason: str) -> None:
+        """Send `record` to the pipeline's error lane with `reason`; it is counted, never lost."""
+        ...
+
+
+class Operator(Protocol):
+    def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
+        """Transform one batch. Must be deterministic in (state, batch): crash recovery relies
+        on re-running a batch giving the same outputs and state."""
+        ...
+
+
+C = TypeVar("C", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class OperatorType(Generic[C]):
+    name: str
+    config: type[C]
+    build: Callable[[C], Operator] | None
+    """None for sources and destinations, which the runtime binds to the log."""
+    role: Role = "processor"
+    state_kind: StateKind = "none"
+    state_type: type[msgspec.Struct] | None = None
+    state_version: int = 1
+    """Bump when the encoding of `state_type` changes incompatibly."""
+
+    def __post_init__(self) -> None:
+        if (self.state_kind == "none") != (self.state_type is None):
+            raise TypeError(f"operator {self.name}: a state type goes with a state kind other than 'none'")
+        if (self.role == "processor") != (self.build is not None):
+            raise TypeError(
+                f"operator {self.name}: processors need a builder; sources and destinations have none"
+            )

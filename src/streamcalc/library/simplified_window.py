@@ -1,0 +1,153 @@
+"""SimplifiedTimeWindowAggregator: a running sum per (asset, point) and window.
+
+For every arriving record of a rule's input point the value is added to the key's current
+window (epoch-aligned, UTC) and the running sum is emitted as the rule's output point, at
+the window start. A record of a later window starts a new one; a record of an earlier,
+already replaced window is late and goes to the error lane (never silently merged into the
+wrong window). State per key: the current window of each rule reading that point.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from streamcalc.library.base import OperatorType, StageContext
+from streamcalc.library.points import PointRef, matches_model, split_ref
+from streamcalc.library.registry import register_operator
+from streamcalc.records import Record
+
+WindowUnit = Literal["second", "minute", "hour", "day"]
+UNIT_MS: dict[WindowUnit, int] = {"second": 1_000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
+
+
+class SumRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputPoint: PointRef
+    windowSize: int = Field(ge=1)
+    windowUnit: WindowUnit
+    outputPoint: PointRef
+
+    @model_validator(mode="after")
+    def _same_model(self) -> SumRule:
+        if split_ref(self.inputPoint)[0] != split_ref(self.outputPoint)[0]:
+            raise ValueError("inputPoint and outputPoint must belong to the same modelId")
+        if self.inputPoint == self.outputPoint:
+            raise ValueError("outputPoint must differ from inputPoint")
+        return self
+
+    @property
+    def window_ms(self) -> int:
+        return self.windowSize * UNIT_MS[self.windowUnit]
+
+
+class SimplifiedWindowConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[SumRule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_outputs(self) -> SimplifiedWindowConfig:
+        outputs = [r.outputPoint for r in self.rules]
+        if len(set(outputs)) != len(outputs):
+            raise ValueError("each rule needs its own outputPoint")
+        return self
+
+
+class Window(msgspec.Struct, array_like=True):
+    start: int
+    end: int
+    sum: int | float
+    count: int
+
+
+class SumState(msgspec.Struct, array_like=True):
+    windows: dict[str, Window]
+    """outputPoint -> the current window of that rule."""
+
+
+class _Rule:
+    __slots__ = ("model_id", "out_model_id", "out_point", "output", "window_ms")
+
+    def __init__(self, rule: SumRule) -> None:
+        self.model_id = split_ref(rule.inputPoint)[0]
+        self.out_model_id, self.out_point = split_ref(rule.outputPoint)
+        self.output = rule.outputPoint
+        self.window_ms = rule.window_ms
+
+
+class SimplifiedTimeWindowAggregator:
+    def __init__(self, config: SimplifiedWindowConfig) -> None:
+        self._rules: dict[str, list[_Rule]] = {}
+        for rule in config.rules:
+            self._rules.setdefault(split_ref(rule.inputPoint)[1], []).append(_Rule(rule))
+
+    def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
+        matched = [(r, rules) for r in batch if (rules := self._rules_for(r))]
+        state = ctx.state
+        state.load({r.key for r, _ in matched})
+        out: list[Record] = []
+        for record, rules in matched:
+            value = record.value
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                ctx.reject(record, f"value {value!r} of {record.pointId} is not a number")
+                continue
+            key = record.key
+            current: SumState = state.get(key) or SumState({})
+            for rule in rules:
+                window = self._add(current, rule, record, value)
+                if window is None:
+                    ctx.reject(
+                        record, f"late record for {rule.output}: its window closed before {record.time}"
+                    )
+                    continue
+                out.append(_emit(record, rule, window))
+            state.put(key, current)
+        return out
+
+    def _rules_for(self, record: Record) -> list[_Rule]:
+        rules = self._rules.get(record.pointId)
+        if not rules:
+            return []
+        return [r for r in rules if record.modelId == r.model_id or matches_model(record, r.model_id)]
+
+    @staticmethod
+    def _add(current: SumState, rule: _Rule, record: Record, value: int | float) -> Window | None:
+        start = record.time - record.time % rule.window_ms
+        window = current.windows.get(rule.output)
+        if window is None or start > window.start:
+            window = Window(start, start + rule.window_ms, value, 1)
+        elif start == window.start:
+            window = Window(start, window.end, window.sum + value, window.count + 1)
+        else:
+            return None
+        current.windows[rule.output] = window
+        return window
+
+
+def _emit(record: Record, rule: _Rule, window: Window) -> Record:
+    return Record(
+        orgId=record.orgId,
+        modelId=rule.out_model_id,
+        modelIdPath=record.modelIdPath,
+        assetId=record.assetId,
+        pointId=rule.out_point,
+        time=window.start,
+        value=window.sum,
+        quality=record.quality,
+        attr={"simplifiedTimeWindowAggregator": {"windowEnd": window.end, "count": window.count}},
+    )
+
+
+SIMPLIFIED_TIME_WINDOW_AGGREGATOR = register_operator(
+    OperatorType(
+        "SimplifiedTimeWindowAggregator",
+        SimplifiedWindowConfig,
+        SimplifiedTimeWindowAggregator,
+        state_kind="window",
+        state_type=SumState,
+    )
+)

@@ -1,0 +1,170 @@
+"""From a pipeline definition to a validated stage graph.
+
+Stages without lanes form a chain in list order; with lanes they form a DAG: a stage reads
+the concatenation of its input lanes, and an output lane may feed several stages. Every
+failure names the stage and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from streamcalc.library import OperatorType, get_operator
+from streamcalc.pipeline.errors import PipelineError
+from streamcalc.pipeline.model import PipelineDef, StageDef
+
+_INSTANCE_SUFFIX = re.compile(r"_\d+$")
+
+
+@dataclass(frozen=True)
+class StageNode:
+    name: str
+    op: OperatorType[Any]
+    config: BaseModel
+    inputs: tuple[str, ...]
+    """Upstream stage names, in lane order."""
+
+
+@dataclass(frozen=True)
+class StageGraph:
+    nodes: tuple[StageNode, ...]
+    """In topological order: every node comes after its inputs."""
+
+    @property
+    def sources(self) -> list[StageNode]:
+        return [n for n in self.nodes if n.op.role == "source"]
+
+    @property
+    def destinations(self) -> list[StageNode]:
+        return [n for n in self.nodes if n.op.role == "destination"]
+
+    def node(self, name: str) -> StageNode | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+
+def parse_pipeline(doc: Mapping[str, Any] | PipelineDef) -> PipelineDef:
+    if isinstance(doc, PipelineDef):
+        return doc
+    try:
+        return PipelineDef.model_validate(doc)
+    except ValidationError as e:
+        raise _from_validation(e, doc) from e
+
+
+def build_graph(doc: Mapping[str, Any] | PipelineDef) -> StageGraph:
+    pipeline = parse_pipeline(doc)
+    names = [s.instanceName for s in pipeline.stages]
+    for name in names:
+        if names.count(name) > 1:
+            raise PipelineError("instanceName is used by more than one stage", name, "instanceName")
+    typed = [(s, resolve_operator(s)) for s in pipeline.stages]
+    configs = {s.instanceName: _validate_config(s, op) for s, op in typed}
+    inputs = _wire(pipeline.stages)
+    for s, op in typed:
+        _check_role(s.instanceName, op, inputs[s.instanceName], inputs)
+    order = _topological(names, inputs)
+    by_name = {s.instanceName: op for s, op in typed}
+    graph = StageGraph(tuple(StageNode(n, by_name[n], configs[n], tuple(inputs[n])) for n in order))
+    if not graph.sources:
+        raise PipelineError("a pipeline needs at least one source stage (e.g. EDHKafkaConsumer)")
+    if not graph.destinations:
+        raise PipelineError("a pipeline needs at least one destination stage (e.g. EDHKafkaProducer)")
+    return graph
+
+
+def resolve_operator(stage: StageDef) -> OperatorType[Any]:
+    """By stageName; when that is absent or unknown, by the instanceName prefix (`X_01` -> `X`)."""
+    candidates = [stage.stageName] if stage.stageName else []
+    candidates.append(_INSTANCE_SUFFIX.sub("", stage.instanceName))
+    for name in candidates:
+        op = get_operator(name)
+        if op is not None:
+            return op
+    field = "stageName" if stage.stageName else "instanceName"
+    raise PipelineError(
+        f"unknown operator {' / '.join(dict.fromkeys(candidates))}", stage.instanceName, field
+    )
+
+
+def _validate_config(stage: StageDef, op: OperatorType[Any]) -> BaseModel:
+    try:
+        config: BaseModel = op.config.model_validate(stage.config)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(x) for x in ("config", *first["loc"]))
+        raise PipelineError(first["msg"], stage.instanceName, loc) from e
+    return config
+
+
+def _wire(stages: list[StageDef]) -> dict[str, list[str]]:
+    laned = [s.inputLanes is not None or s.outputLanes is not None for s in stages]
+    if not any(laned):
+        return {s.instanceName: [stages[i - 1].instanceName] if i else [] for i, s in enumerate(stages)}
+    if not all(laned):
+        stage = stages[laned.index(False)].instanceName
+        raise PipelineError("either every stage declares lanes or none does", stage, "inputLanes")
+    producers: dict[str, str] = {}
+    for s in stages:
+        for lane in s.outputLanes or []:
+            if lane in producers:
+                raise PipelineError(
+                    f"lane {lane!r} is output by {producers[lane]} already", s.instanceName, "outputLanes"
+                )
+            producers[lane] = s.instanceName
+    inputs: dict[str, list[str]] = {}
+    for s in stages:
+        upstream = []
+        for lane in s.inputLanes or []:
+            if lane not in producers:
+                raise PipelineError(f"no stage outputs lane {lane!r}", s.instanceName, "inputLanes")
+            upstream.append(producers[lane])
+        inputs[s.instanceName] = upstream
+    return inputs
+
+
+def _check_role(name: str, op: OperatorType[Any], upstream: list[str], inputs: dict[str, list[str]]) -> None:
+    feeds = any(name in ups for ups in inputs.values())
+    if op.role == "source" and upstream:
+        raise PipelineError(f"{op.name} is a source and takes no input", name, "inputLanes")
+    if op.role != "source" and not upstream:
+        raise PipelineError(f"{op.name} needs an input", name, "inputLanes")
+    if op.role == "destination" and feeds:
+        raise PipelineError(f"{op.name} is a destination and has no output", name, "outputLanes")
+
+
+def _topological(names: list[str], inputs: dict[str, list[str]]) -> list[str]:
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 = visiting, 2 = done
+
+    def visit(name: str) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            raise PipelineError("the stage graph has a cycle through this stage", name, "inputLanes")
+        state[name] = 1
+        for up in inputs[name]:
+            visit(up)
+        state[name] = 2
+        order.append(name)
+
+    for name in names:
+        visit(name)
+    return order
+
+
+def _from_validation(e: ValidationError, doc: Mapping[str, Any]) -> PipelineError:
+    first = e.errors()[0]
+    loc = list(first["loc"])
+    stage = None
+    if len(loc) >= 2 and loc[0] == "stages" and isinstance(loc[1], int):
+        stages = doc.get("stages")
+        raw = stages[loc[1]] if isinstance(stages, list) and loc[1] < len(stages) else None
+        name = raw.get("instanceName") if isinstance(raw, dict) else None
+        stage = name if isinstance(name, str) else f"#{loc[1]}"
+        loc = loc[2:]
+    return PipelineError(first["msg"], stage, ".".join(str(x) for x in loc) or None)

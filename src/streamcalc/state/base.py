@@ -1,0 +1,76 @@
+"""The StateStore contract: per-pipeline keyed stage state plus the source offsets.
+
+Keys are (stageInstanceName, assetId, pointId); a value is the bytes of one key's whole
+state as its operator encodes it (a window operator keeps all open windows of a key in one
+value, so a key is read with one lookup). Each pipeline has its own store.
+
+Semantics every backend keeps:
+- `commit` applies all state writes of a batch and the batch's source offsets and sequence
+  number in one atomic step. Readers (other processes included) see all of it or none.
+- `commit` is a compare-and-set on (seq, generation): a writer whose checkpoint is stale
+  gets `StaleCheckpoint` and nothing is written. This fences zombie workers and any cache
+  that was read before a delete, reset or clear (architecture invariant 4).
+- `delete_keys` removes every requested key of one stage or none, and bumps the generation.
+- Offsets never move backwards through `commit` (`OffsetRegression`); `reset_offsets` and
+  `clear` are the only ways back, and both bump the generation.
+- No call blocks on another reader; writers are serialised by the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+StateKey = tuple[str, str]
+"""(assetId, pointId)"""
+TopicPartition = tuple[str, int]
+StateWrites = Mapping[str, Mapping[StateKey, bytes | None]]
+"""stage -> key -> new value, or None to delete the key."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a store has committed: the batch count, the delete/reset generation, the offsets."""
+
+    seq: int = 0
+    generation: int = 0
+    offsets: Mapping[TopicPartition, int] = field(default_factory=dict)
+
+    def advance(self, offsets: Mapping[TopicPartition, int]) -> Checkpoint:
+        """The checkpoint one batch later, with the batch's end offsets merged in."""
+        return Checkpoint(self.seq + 1, self.generation, {**self.offsets, **offsets})
+
+
+class StateStore(Protocol):
+    def get_many(self, stage: str, keys: Sequence[StateKey]) -> list[bytes | None]:
+        """Values for `keys` in order, None where a key has no state."""
+        ...
+
+    def scan(self, stage: str, asset_id: str | None = None) -> Iterator[tuple[str, str, bytes]]:
+        """(assetId, pointId, value) of one stage, or of one asset in it, in key order."""
+        ...
+
+    def delete_keys(self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]) -> int:
+        """Delete the cross product assets x points of `stage` atomically; returns how many existed."""
+        ...
+
+    def checkpoint(self) -> Checkpoint: ...
+
+    def commit(self, writes: StateWrites, expected: Checkpoint, new: Checkpoint) -> None:
+        """Apply `writes` and record `new` if the store is still at `expected` (see module doc)."""
+        ...
+
+    def reset_offsets(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Set source offsets (e.g. to earliest or latest); state is kept."""
+        ...
+
+    def clear(self) -> None:
+        """Drop every stage's state and every offset (EnOS stop); the batch sequence goes on."""
+        ...
+
+    def stages(self) -> list[str]:
+        """Stage instance names that hold any state."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,149 @@
+"""The embedded StateStore: one LMDB environment per pipeline under the data dir.
+
+LMDB gives what the contract needs directly: one write transaction per commit (atomic and
+durable, fsynced), MVCC readers in any number of processes that never see a half-applied
+commit, and a single writer at a time across processes.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from streamcalc.keycodec import split_topic_partition, topic_partition_key
+from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_env, release_env
+from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition
+from streamcalc.state.errors import OffsetRegression, StaleCheckpoint
+from streamcalc.state.keys import asset_prefix, split_key, stage_prefix, state_key
+
+_I64 = struct.Struct(">q")
+_PIPELINE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
+_SEQ = b"seq"
+_GEN = b"generation"
+_OFFSET = b"offset:"
+
+
+class LmdbStateStore:
+    def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE_BYTES) -> None:
+        self._env = open_env(path, max_dbs=2, map_size=map_size)
+        self._state = self._env.open_db(b"state")
+        self._meta = self._env.open_db(b"meta")
+
+    def get_many(self, stage: str, keys: Iterable[StateKey]) -> list[bytes | None]:
+        with self._env.begin(db=self._state, buffers=False) as txn:
+            get = txn.get
+            return [get(state_key(stage, a, p)) for a, p in keys]
+
+    def scan(self, stage: str, asset_id: str | None = None) -> Iterator[tuple[str, str, bytes]]:
+        prefix = stage_prefix(stage) if asset_id is None else asset_prefix(stage, asset_id)
+        with self._env.begin(db=self._state) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(prefix):
+                return
+            for key, value in cursor:
+                if not key.startswith(prefix):
+                    return
+                _, a, p = split_key(key)
+                yield a, p, value
+
+    def delete_keys(self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]) -> int:
+        points = sorted(set(point_ids))
+        keys = sorted(state_key(stage, a, p) for a in set(asset_ids) for p in points)
+        with self._env.begin(write=True) as txn:
+            delete = txn.delete
+            deleted = sum(1 for k in keys if delete(k, db=self._state))
+            self._bump_generation(txn)
+        return deleted
+
+    def checkpoint(self) -> Checkpoint:
+        with self._env.begin(db=self._meta) as txn:
+            return self._read_checkpoint(txn)
+
+    def commit(self, writes: StateWrites, expected: Checkpoint, new: Checkpoint) -> None:
+        with self._env.begin(write=True) as txn:
+            stored = self._read_checkpoint(txn)
+            if (stored.seq, stored.generation) != (expected.seq, expected.generation):
+                raise StaleCheckpoint((expected.seq, expected.generation), (stored.seq, stored.generation))
+            for tp, offset in new.offsets.items():
+                committed = stored.offsets.get(tp, 0)
+                if offset < committed:
+                    raise OffsetRegression(tp[0], tp[1], committed, offset)
+            for stage, changes in writes.items():
+                self._write_stage(txn, stage, changes)
+            txn.put(_SEQ, _I64.pack(new.seq), db=self._meta)
+            self._put_offsets(txn, new.offsets)
+
+    def reset_offsets(self, offsets: Mapping[TopicPartition, int]) -> None:
+        with self._env.begin(write=True) as txn:
+            self._put_offsets(txn, offsets)
+            self._bump_generation(txn)
+
+    def clear(self) -> None:
+        with self._env.begin(write=True) as txn:
+            txn.drop(self._state, delete=False)
+            cursor = txn.cursor(db=self._meta)
+            if cursor.set_range(_OFFSET):
+                while cursor.key().startswith(_OFFSET) and cursor.delete():
+                    pass
+            self._bump_generation(txn)
+
+    def stages(self) -> list[str]:
+        found: list[str] = []
+        with self._env.begin(db=self._state) as txn:
+            cursor = txn.cursor()
+            ok = cursor.first()
+            while ok:
+                stage, _, _ = split_key(cursor.key())
+                found.append(stage)
+                ok = cursor.set_range(stage_prefix(stage) + b"\xff\xff")
+        return found
+
+    def close(self) -> None:
+        release_env(self._env)
+
+    def _write_stage(self, txn: Any, stage: str, changes: Mapping[StateKey, bytes | None]) -> None:
+        puts = []
+        for (a, p), value in changes.items():
+            if value is None:
+                txn.delete(state_key(stage, a, p), db=self._state)
+            else:
+                puts.append((state_key(stage, a, p), value))
+        if puts:
+            txn.cursor(db=self._state).putmulti(puts)
+
+    def _read_checkpoint(self, txn: Any) -> Checkpoint:
+        seq = txn.get(_SEQ, db=self._meta)
+        gen = txn.get(_GEN, db=self._meta)
+        offsets: dict[TopicPartition, int] = {}
+        cursor = txn.cursor(db=self._meta)
+        if cursor.set_range(_OFFSET):
+            for key, value in cursor:
+                if not key.startswith(_OFFSET):
+                    break
+                offsets[split_topic_partition(key[len(_OFFSET) :])] = _I64.unpack(value)[0]
+        return Checkpoint(
+            seq=_I64.unpack(seq)[0] if seq else 0,
+            generation=_I64.unpack(gen)[0] if gen else 0,
+            offsets=offsets,
+        )
+
+    def _put_offsets(self, txn: Any, offsets: Mapping[TopicPartition, int]) -> None:
+        for (topic, partition), offset in offsets.items():
+            txn.put(_OFFSET + topic_partition_key(topic, partition), _I64.pack(offset), db=self._meta)
+
+    def _bump_generation(self, txn: Any) -> None:
+        gen = txn.get(_GEN, db=self._meta)
+        txn.put(_GEN, _I64.pack((_I64.unpack(gen)[0] if gen else 0) + 1), db=self._meta)
+
+
+def open_pipeline_state(data_dir: Path, pipeline_id: str) -> LmdbStateStore:
+    """The store of one pipeline under a data dir (created on first use)."""
+    if not _PIPELINE_ID.fullmatch(pipeline_id):
+        raise ValueError(f"invalid pipeline id {pipeline_id!r}: use letters, digits, '_', '-', '.'")
+    return LmdbStateStore(data_dir / "state" / pipeline_id)
+
+
+__all__ = ["LmdbStateStore", "open_pipeline_state"]
