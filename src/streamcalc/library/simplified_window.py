@@ -4,7 +4,8 @@ For every arriving record of a rule's input point the value is added to the key'
 window (epoch-aligned, UTC) and the running sum is emitted as the rule's output point, at
 the window start. A record of a later window starts a new one; a record of an earlier,
 already replaced window is late and goes to the error lane (never silently merged into the
-wrong window). State per key: the current window of each rule reading that point.
+wrong window). State per key: the current window of each rule reading that point, in rule
+order (a key's rules are fixed by its point and model, so the list lines up with them).
 """
 
 from __future__ import annotations
@@ -57,16 +58,20 @@ class SimplifiedWindowConfig(BaseModel):
         return self
 
 
-class Window(msgspec.Struct, array_like=True):
+class Window(msgspec.Struct, array_like=True, gc=False):
+    output: str
+    """The rule's outputPoint."""
     start: int
     end: int
     sum: int | float
     count: int
 
 
-class SumState(msgspec.Struct, array_like=True):
-    windows: dict[str, Window]
-    """outputPoint -> the current window of that rule."""
+class SumState(msgspec.Struct, array_like=True, gc=False):
+    """The current window of each rule reading the key's point. Untracked by the cyclic GC:
+    a worker caches one per key, and no cycle can form through it."""
+
+    windows: tuple[Window, ...]
 
 
 class _Rule:
@@ -79,53 +84,61 @@ class _Rule:
         self.window_ms = rule.window_ms
 
 
+_MAX_MATCH_MEMO = 10_000
+
+
 class SimplifiedTimeWindowAggregator:
     def __init__(self, config: SimplifiedWindowConfig) -> None:
         self._rules: dict[str, list[_Rule]] = {}
         for rule in config.rules:
             self._rules.setdefault(split_ref(rule.inputPoint)[1], []).append(_Rule(rule))
+        self._memo: dict[tuple[str, str, str], list[_Rule]] = {}
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
         matched = [(r, rules) for r in batch if (rules := self._rules_for(r))]
         state = ctx.state
-        state.load({r.key for r, _ in matched})
+        state.load({(r.assetId, r.pointId) for r, _ in matched})
+        get, put = state.get, state.put
         out: list[Record] = []
         for record, rules in matched:
             value = record.value
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if type(value) is not float and type(value) is not int:
                 ctx.reject(record, f"value {value!r} of {record.pointId} is not a number")
                 continue
-            key = record.key
-            current: SumState = state.get(key) or SumState({})
-            for rule in rules:
-                window = self._add(current, rule, record, value)
-                if window is None:
-                    ctx.reject(
-                        record, f"late record for {rule.output}: its window closed before {record.time}"
+            key = (record.assetId, record.pointId)
+            current: SumState | None = get(key)
+            if current is None:
+                current = SumState(tuple(Window(r.output, -1, -1, 0, 0) for r in rules))
+            for rule, window in zip(rules, current.windows, strict=True):
+                t = record.time
+                start = t - t % rule.window_ms
+                if start > window.start:
+                    window.start, window.end, window.sum, window.count = (
+                        start,
+                        start + rule.window_ms,
+                        value,
+                        1,
                     )
+                elif start == window.start:
+                    window.sum += value
+                    window.count += 1
+                else:
+                    ctx.reject(record, f"late record for {rule.output}: its window closed before {t}")
                     continue
                 out.append(_emit(record, rule, window))
-            state.put(key, current)
+            put(key, current)
         return out
 
     def _rules_for(self, record: Record) -> list[_Rule]:
-        rules = self._rules.get(record.pointId)
-        if not rules:
-            return []
-        return [r for r in rules if record.modelId == r.model_id or matches_model(record, r.model_id)]
-
-    @staticmethod
-    def _add(current: SumState, rule: _Rule, record: Record, value: int | float) -> Window | None:
-        start = record.time - record.time % rule.window_ms
-        window = current.windows.get(rule.output)
-        if window is None or start > window.start:
-            window = Window(start, start + rule.window_ms, value, 1)
-        elif start == window.start:
-            window = Window(start, window.end, window.sum + value, window.count + 1)
-        else:
-            return None
-        current.windows[rule.output] = window
-        return window
+        """Rules reading this record's point, memoised per (point, model, model path)."""
+        memo_key = (record.pointId, record.modelId, record.modelIdPath)
+        rules = self._memo.get(memo_key)
+        if rules is None:
+            rules = [r for r in self._rules.get(record.pointId, ()) if matches_model(record, r.model_id)]
+            if len(self._memo) >= _MAX_MATCH_MEMO:
+                self._memo.clear()
+            self._memo[memo_key] = rules
+        return rules
 
 
 def _emit(record: Record, rule: _Rule, window: Window) -> Record:

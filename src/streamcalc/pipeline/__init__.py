@@ -3,6 +3,7 @@
 from streamcalc.pipeline.errors import PipelineError
 from streamcalc.pipeline.graph import StageGraph, StageNode, build_graph, parse_pipeline, resolve_operator
 from streamcalc.pipeline.model import PipelineDef, StageDef
+from streamcalc.pipeline.streamsets import import_streamsets, load_pipeline_document
 
 __all__ = [
     "PipelineDef",
@@ -11,6 +12,8 @@ __all__ = [
     "StageGraph",
     "StageNode",
     "build_graph",
+    "import_streamsets",
+    "load_pipeline_document",
     "parse_pipeline",
     "resolve_operator",
 ]

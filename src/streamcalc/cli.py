@@ -1,0 +1,169 @@
+"""The `streamcalc` command line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streamcalc.library.io import ConsumerConfig
+from streamcalc.log import AppendEntry, EmbeddedLog, TopicConfig, open_log, partition_for
+from streamcalc.pipeline import PipelineError, build_graph
+from streamcalc.records import OriginError, Record, decode_record, encode_record, normalise_origin
+from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.supervisor import Supervisor
+
+app = typer.Typer(no_args_is_help=True, help="Stream processing for IoT measurement points.")
+log_app = typer.Typer(no_args_is_help=True, help="Topics of the embedded log of a data dir.")
+app.add_typer(log_app, name="log")
+console = Console()
+err = Console(stderr=True)
+DataDir = Annotated[Path, typer.Option("--data-dir", help="Where logs, state and specs live.")]
+
+
+@app.command()
+def run(
+    pipelines: Annotated[list[Path], typer.Argument(help="Pipeline JSON files; each file's stem is its id.")],
+    data_dir: DataDir = Path(".data"),
+    max_batch_records: int = 10_000,
+    rate_limit: Annotated[float, typer.Option(help="Records/s per pipeline; 0 = unlimited.")] = 0.0,
+) -> None:
+    """Run pipelines on the embedded log and state until Ctrl-C; they resume where they paused."""
+    options = RunnerOptions(max_batch_records=max_batch_records, rate_limit=rate_limit)
+    definitions = {p.stem: _load_json(p) for p in pipelines}
+    for pipeline_id, definition in definitions.items():
+        try:
+            build_graph(definition)
+        except PipelineError as e:
+            err.print(f"[red]{pipeline_id}: {e}[/red]")
+            raise typer.Exit(2) from e
+    supervisor = Supervisor(data_dir)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        for pipeline_id, definition in definitions.items():
+            supervisor.start(pipeline_id, definition, options)
+            graph = build_graph(definition)
+            topics = [n.config.topic for n in graph.sources if isinstance(n.config, ConsumerConfig)]
+            console.print(f"[green]running[/green] {pipeline_id} (reads {', '.join(topics)})")
+        console.print(
+            f"data dir {data_dir}; feed it with `streamcalc log append TOPIC FILE --data-dir {data_dir}`, "
+            f"read results with `streamcalc log read TOPIC --data-dir {data_dir}`. Ctrl-C pauses and exits."
+        )
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        supervisor.close()
+        console.print("paused; state and offsets are kept")
+
+
+@log_app.command("append")
+def append(
+    topic: str,
+    source: Annotated[Path, typer.Argument(help="NDJSON or a JSON array; '-' for stdin.")] = Path("-"),
+    data_dir: DataDir = Path(".data"),
+    origin: Annotated[bool, typer.Option(help="Messages are in the EnOS origin format.")] = False,
+) -> None:
+    """Validate records and append them, partitioned by (assetId, pointId)."""
+    text = sys.stdin.read() if str(source) == "-" else source.read_text()
+    items = _parse_items(text)
+    records: list[Record] = []
+    rejected = 0
+    for i, item in enumerate(items):
+        raw = msgspec.json.encode(item)
+        try:
+            if origin:
+                good, bad = normalise_origin(raw)
+                records.extend(good)
+                for e in bad:
+                    err.print(f"message {i}: {e.asset_id}/{e.point_id}: {e.reason}")
+                rejected += len(bad)
+            else:
+                records.append(decode_record(raw))
+        except (msgspec.DecodeError, OriginError) as e:
+            err.print(f"message {i}: {e}")
+            rejected += 1
+    log_ = open_log(data_dir)
+    try:
+        partitions = log_.ensure_topic(TopicConfig(topic)).partitions
+        per_partition: dict[int, list[bytes]] = {}
+        for r in records:
+            per_partition.setdefault(partition_for(r.assetId, r.pointId, partitions), []).append(
+                encode_record(r)
+            )
+        log_.append([AppendEntry(topic, p, msgs) for p, msgs in sorted(per_partition.items())])
+    finally:
+        log_.close()
+    console.print(f"appended {len(records)} record(s) to {topic}; rejected {rejected}")
+    if rejected:
+        raise typer.Exit(1)
+
+
+@log_app.command("read")
+def read(
+    topic: str,
+    data_dir: DataDir = Path(".data"),
+    partition: int = 0,
+    offset: int = 0,
+    limit: int = 100,
+) -> None:
+    """Print messages as NDJSON lines `{"offset": N, "message": {...}}`."""
+    log_ = open_log(data_dir)
+    try:
+        result = log_.read(topic, partition, offset, limit)
+    finally:
+        log_.close()
+    for i, message in enumerate(result.messages):
+        sys.stdout.write(f'{{"offset": {result.offset + i}, "message": {message.decode()}}}\n')
+
+
+@log_app.command("topics")
+def topics(data_dir: DataDir = Path(".data")) -> None:
+    """List topics with their partitions and offsets."""
+    log_ = open_log(data_dir)
+    try:
+        console.print(_topics_table(log_))
+    finally:
+        log_.close()
+
+
+def _topics_table(log_: EmbeddedLog) -> Table:
+    table = Table("topic", "partition", "start offset", "end offset")
+    for config in sorted(log_.topics(), key=lambda c: c.name):
+        for p in range(config.partitions):
+            table.add_row(
+                config.name,
+                str(p),
+                str(log_.start_offset(config.name, p)),
+                str(log_.end_offset(config.name, p)),
+            )
+    return table
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        err.print(f"[red]{path}: {e}[/red]")
+        raise typer.Exit(2) from e
+    if not isinstance(doc, dict):
+        err.print(f"[red]{path}: a pipeline is a JSON object[/red]")
+        raise typer.Exit(2)
+    return doc
+
+
+def _parse_items(text: str) -> list[Any]:
+    stripped = text.strip()
+    if stripped.startswith("["):
+        items = json.loads(stripped)
+        return items if isinstance(items, list) else [items]
+    return [json.loads(line) for line in stripped.splitlines() if line.strip()]

@@ -1,0 +1,73 @@
+"""A stage's keyed state in a worker: a cache over the store, loaded once per batch.
+
+The worker is the only writer of its pipeline's state and commits compare-and-set on the
+store's generation, so a value cached across batches is current for as long as commits
+succeed. A delete or reset behind the worker's back makes the next commit fail; the worker
+then drops this cache with everything else (architecture invariant 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from streamcalc.state import StateKey, StateStore
+
+DEFAULT_MAX_CACHED_KEYS = 1_000_000
+
+
+class StageState:
+    def __init__(
+        self,
+        store: StateStore,
+        stage: str,
+        state_type: type[msgspec.Struct],
+        *,
+        max_cached_keys: int = DEFAULT_MAX_CACHED_KEYS,
+    ) -> None:
+        self._store = store
+        self._stage = stage
+        self._decode = msgspec.msgpack.Decoder(state_type).decode
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._max_cached = max_cached_keys
+        self._cache: dict[StateKey, Any] = {}  # None = known to have no state
+        self._dirty: set[StateKey] = set()
+
+    def load(self, keys: Iterable[StateKey]) -> None:
+        cache = self._cache
+        missing = [k for k in keys if k not in cache]
+        if not missing:
+            return
+        decode = self._decode
+        for key, raw in zip(missing, self._store.get_many(self._stage, missing), strict=True):
+            cache[key] = None if raw is None else decode(raw)
+
+    def get(self, key: StateKey) -> Any:
+        try:
+            return self._cache[key]
+        except KeyError:
+            raise KeyError(f"stage {self._stage}: state of {key} read before load()") from None
+
+    def put(self, key: StateKey, value: Any) -> None:
+        self._cache[key] = value
+        self._dirty.add(key)
+
+    def delete(self, key: StateKey) -> None:
+        self._cache[key] = None
+        self._dirty.add(key)
+
+    def drain(self) -> dict[StateKey, bytes | None]:
+        """The encoded dirty keys for the commit; the cache is trimmed if it grew too large."""
+        cache, encode = self._cache, self._encode
+        writes = {k: None if (v := cache[k]) is None else encode(v) for k in self._dirty}
+        self._dirty.clear()
+        if len(cache) > self._max_cached:
+            cache.clear()
+        return writes
+
+    def discard(self) -> None:
+        """Forget everything cached, e.g. after a failed batch or a stale commit."""
+        self._cache.clear()
+        self._dirty.clear()

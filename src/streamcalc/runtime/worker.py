@@ -1,0 +1,59 @@
+"""The worker process: runs one pipeline until SIGTERM, then exits after a clean commit.
+
+`python -m streamcalc.runtime.worker --data-dir D --pipeline-id P`. Exit status 0 means
+stopped on request with everything committed; anything else is a failure the supervisor
+restarts with backoff. A kill -9 at any point is safe: see docs/exactly-once.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from streamcalc.log import open_log
+from streamcalc.pipeline import build_graph
+from streamcalc.runtime.runner import Runner
+from streamcalc.runtime.spec import read_spec
+from streamcalc.state import open_pipeline_state
+
+GC_GEN0_THRESHOLD = 10_000
+"""Batches allocate ~10^4 short-lived objects at once; the default 700 made the cyclic GC a
+third of the data-path time in `make bench`."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="streamcalc-worker")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--pipeline-id", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s worker %(name)s: %(message)s")
+    spec = read_spec(args.data_dir, args.pipeline_id)
+    log_ = open_log(args.data_dir)
+    store = open_pipeline_state(args.data_dir, args.pipeline_id)
+    runner = Runner(spec.pipelineId, build_graph(spec.definition), log_, store, options=spec.runner_options)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        runner.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
+    try:
+        runner.run()
+    except Exception:
+        logging.getLogger(__name__).exception("pipeline %s failed", spec.pipelineId)
+        return 1
+    finally:
+        store.close()
+        log_.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
