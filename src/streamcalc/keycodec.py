@@ -1,30 +1,30 @@
-"""Byte keys built from length-prefixed strings, for the LMDB-backed state store and log.
+"""Byte keys built from string parts, for the LMDB-backed state store and log.
 
-Length prefixes keep any id unambiguous (ids may contain any separator), and a key built
-from fewer parts is a byte prefix of the longer keys, so prefix scans are range scans.
+Each part is its UTF-8 bytes with NUL escaped as NUL 0xFF, ended by NUL NUL. Byte order of
+keys is then the order of their parts (so scans come out sorted by asset, then point), any
+id is unambiguous, and a key of fewer parts is a byte prefix of the longer keys, so prefix
+scans are range scans.
 """
 
 from __future__ import annotations
 
 import struct
 
-_LEN = struct.Struct(">H")
+_END = b"\x00\x00"
 _PARTITION = struct.Struct(">I")
 
 
 def part(s: str) -> bytes:
-    b = s.encode()
-    return _LEN.pack(len(b)) + b
+    return s.encode().replace(b"\x00", b"\x00\xff") + _END
 
 
 def parts(key: bytes, count: int, pos: int = 0) -> tuple[list[str], int]:
     """Read `count` string parts from `key` at `pos`; returns them and the position after."""
     out: list[str] = []
     for _ in range(count):
-        (n,) = _LEN.unpack_from(key, pos)
-        pos += 2
-        out.append(key[pos : pos + n].decode())
-        pos += n
+        end = key.index(_END, pos)  # a NUL in an id is always NUL 0xFF, so this is the end
+        out.append(key[pos:end].replace(b"\x00\xff", b"\x00").decode())
+        pos = end + 2
     return out, pos
 
 

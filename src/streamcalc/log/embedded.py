@@ -9,7 +9,7 @@ processes read concurrently through MVCC snapshots, so they only ever see whole 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class EmbeddedLog:
         self, path: Path, *, clock: Clock = SYSTEM_CLOCK, map_size: int = DEFAULT_MAP_SIZE_BYTES
     ) -> None:
         self._clock = clock
+        self._closed = False
         self._env = open_env(path, max_dbs=5, map_size=map_size)
         self._topics = self._env.open_db(b"topics")
         self._parts = self._env.open_db(b"partitions")
@@ -76,14 +77,19 @@ class EmbeddedLog:
     ) -> list[int | None]:
         now = self._clock.wall_ms()
         with self._env.begin(write=True) as txn:
-            return [self._append_one(txn, entry, producer, now) for entry in entries]
+            configs = {(e.topic, e.partition): self._checked(txn, e.topic, e.partition) for e in entries}
+            skip = set() if producer is None else self._stamped_before(txn, configs, producer)
+            return [
+                None if (e.topic, e.partition) in skip else self._append_one(txn, e, configs, now)
+                for e in entries
+            ]
 
     def read(
         self, topic: str, partition: int, offset: int, max_messages: int, until: int | None = None
     ) -> ReadResult:
         tpk = topic_partition_key(topic, partition)
         out: list[bytes] = []
-        first = offset
+        offset = first = max(offset, 0)
         with self._env.begin(db=self._batches) as txn:
             cursor = txn.cursor()
             found = cursor.set_range(tpk + _OFFSET.pack(offset))
@@ -164,26 +170,42 @@ class EmbeddedLog:
         return dropped
 
     def close(self) -> None:
-        release_env(self._env)
+        """Release this handle (once; later calls do nothing)."""
+        if not self._closed:
+            self._closed = True
+            release_env(self._env)
 
     # internals
 
-    def _append_one(
-        self, txn: Any, entry: AppendEntry, producer: ProducerStamp | None, now: int
-    ) -> int | None:
-        topic, partition, messages = entry
+    def _stamped_before(
+        self, txn: Any, partitions: Iterable[TopicPartition], producer: ProducerStamp
+    ) -> set[TopicPartition]:
+        """Partitions that hold this stamp already (skipped whole); the others get it now."""
+        skip: set[TopicPartition] = set()
+        for tp in partitions:
+            stamp_key = topic_partition_key(*tp) + part(producer.producer_id)
+            prev = txn.get(stamp_key, db=self._producers)
+            if prev is not None and _STAMP.unpack_from(prev)[0] >= producer.seq:
+                skip.add(tp)
+            else:
+                txn.put(stamp_key, _STAMP.pack(producer.seq) + producer.meta, db=self._producers)
+        return skip
+
+    def _checked(self, txn: Any, topic: str, partition: int) -> TopicConfig:
+        """The topic's config (created if missing), provided it has `partition`."""
         config = self._topic_in(txn, topic) or self._ensure(txn, TopicConfig(topic))
         if not 0 <= partition < config.partitions:
             raise InvalidTopic(
                 f"topic {topic} has {config.partitions} partition(s); no partition {partition}"
             )
+        return config
+
+    def _append_one(
+        self, txn: Any, entry: AppendEntry, configs: Mapping[TopicPartition, TopicConfig], now: int
+    ) -> int:
+        topic, partition, messages = entry
+        config = configs[(topic, partition)]
         tpk = topic_partition_key(topic, partition)
-        if producer is not None:
-            stamp_key = tpk + part(producer.producer_id)
-            prev = txn.get(stamp_key, db=self._producers)
-            if prev is not None and _STAMP.unpack_from(prev)[0] >= producer.seq:
-                return None
-            txn.put(stamp_key, _STAMP.pack(producer.seq) + producer.meta, db=self._producers)
         start, end, size = self._part_meta_in(txn, tpk)
         if not messages:
             return end

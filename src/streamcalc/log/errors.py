@@ -7,5 +7,7 @@ class LogError(StreamcalcError):
     """A log failure."""
 
 
-class InvalidTopic(LogError):
-    """A topic name or partition that the log cannot hold; fix the name or the partition."""
+class InvalidTopic(LogError, ValueError):
+    """A topic name or partition that the log cannot hold; fix the name or the partition.
+
+    A ValueError too, so config models that check topic names report it as a field error."""

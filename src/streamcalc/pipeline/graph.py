@@ -70,10 +70,14 @@ def build_graph(doc: Mapping[str, Any] | PipelineDef) -> StageGraph:
     order = _topological(names, inputs)
     by_name = {s.instanceName: op for s, op in typed}
     graph = StageGraph(tuple(StageNode(n, by_name[n], configs[n], tuple(inputs[n])) for n in order))
-    if not graph.sources:
-        raise PipelineError("a pipeline needs at least one source stage (e.g. EDHKafkaConsumer)")
     if not graph.destinations:
         raise PipelineError("a pipeline needs at least one destination stage (e.g. EDHKafkaProducer)")
+    read = {up for ups in inputs.values() for up in ups}
+    for node in graph.nodes:
+        if node.op.role != "destination" and node.name not in read:
+            raise PipelineError(
+                f"the output of {node.op.name} is not read by any stage", node.name, "outputLanes"
+            )
     return graph
 
 
@@ -119,7 +123,10 @@ def _wire(stages: list[StageDef]) -> dict[str, list[str]]:
     inputs: dict[str, list[str]] = {}
     for s in stages:
         upstream = []
-        for lane in s.inputLanes or []:
+        lanes = s.inputLanes or []
+        if len(set(lanes)) != len(lanes):
+            raise PipelineError("an input lane is listed twice", s.instanceName, "inputLanes")
+        for lane in lanes:
             if lane not in producers:
                 raise PipelineError(f"no stage outputs lane {lane!r}", s.instanceName, "inputLanes")
             upstream.append(producers[lane])

@@ -1,10 +1,11 @@
 """Records: the internal measurement-point record, its codecs and the origin-format normaliser."""
 
 from streamcalc.records.codec import Rejected, decode_record, decode_records, encode_record, encode_records
-from streamcalc.records.model import Record, Value
+from streamcalc.records.model import MAX_ID_LENGTH, Record, Value
 from streamcalc.records.origin import OriginError, OriginMessage, normalise_origin
 
 __all__ = [
+    "MAX_ID_LENGTH",
     "OriginError",
     "OriginMessage",
     "Record",

@@ -10,7 +10,11 @@ from typing import Annotated, Any
 
 import msgspec
 
+MAX_ID_LENGTH = 128
+"""Ids become parts of state keys; this keeps every key within LMDB's 511-byte limit."""
+
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 EpochMs = Annotated[int, msgspec.Meta(ge=0)]
 Value = bool | int | float | str | None
 """A point value as the device sent it; the type is kept, never coerced."""
@@ -23,11 +27,11 @@ class Record(
     Untracked by the cyclic GC (gc=False): records hold no cycles, and millions of tracked
     short-lived objects made collections a third of the data-path time."""
 
-    orgId: NonEmpty
-    modelId: NonEmpty
+    orgId: Id
+    modelId: Id
     modelIdPath: NonEmpty
-    assetId: NonEmpty
-    pointId: NonEmpty
+    assetId: Id
+    pointId: Id
     time: EpochMs
     value: Value
     quality: int | None = None

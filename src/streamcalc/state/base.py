@@ -48,7 +48,7 @@ class StateStore(Protocol):
         ...
 
     def scan(self, stage: str, asset_id: str | None = None) -> Iterator[tuple[str, str, bytes]]:
-        """(assetId, pointId, value) of one stage, or of one asset in it, in key order."""
+        """(assetId, pointId, value) of one stage, or of one asset in it, sorted by (assetId, pointId)."""
         ...
 
     def delete_keys(self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]) -> int:

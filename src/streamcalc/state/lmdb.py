@@ -28,6 +28,7 @@ _OFFSET = b"offset:"
 
 class LmdbStateStore:
     def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE_BYTES) -> None:
+        self._closed = False
         self._env = open_env(path, max_dbs=2, map_size=map_size)
         self._state = self._env.open_db(b"state")
         self._meta = self._env.open_db(b"meta")
@@ -67,6 +68,8 @@ class LmdbStateStore:
             stored = self._read_checkpoint(txn)
             if (stored.seq, stored.generation) != (expected.seq, expected.generation):
                 raise StaleCheckpoint((expected.seq, expected.generation), (stored.seq, stored.generation))
+            if new.seq != expected.seq + 1:
+                raise ValueError(f"a commit moves seq by one: expected {expected.seq + 1}, got {new.seq}")
             for tp, offset in new.offsets.items():
                 committed = stored.offsets.get(tp, 0)
                 if offset < committed:
@@ -102,7 +105,10 @@ class LmdbStateStore:
         return found
 
     def close(self) -> None:
-        release_env(self._env)
+        """Release this handle (once; later calls do nothing)."""
+        if not self._closed:
+            self._closed = True
+            release_env(self._env)
 
     def _write_stage(self, txn: Any, stage: str, changes: Mapping[StateKey, bytes | None]) -> None:
         puts = []

@@ -1,0 +1,51 @@
+"""Shared fixtures: helper Python processes for the cross-process tests of the embedded backends."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+
+class PythonProcessFactory:
+    """Starts `python -c script *args` with text pipes and reaps every process it started.
+
+    A test talks to its helper through stdin/stdout lines or files in tmp_path, and waits for
+    it with `finish()`, which fails the test with the helper's stderr unless it exited 0.
+    """
+
+    def __init__(self) -> None:
+        self._started: list[subprocess.Popen[str]] = []
+
+    def __call__(self, script: str, *args: object) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(script), *map(str, args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._started.append(proc)
+        return proc
+
+    @staticmethod
+    def finish(proc: subprocess.Popen[str], timeout_s: float = 60.0) -> str:
+        out, err = proc.communicate(timeout=timeout_s)
+        assert proc.returncode == 0, f"helper process exited {proc.returncode}:\n{err}"
+        return out
+
+    def reap(self) -> None:
+        for proc in self._started:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
+@pytest.fixture
+def python_process_factory() -> Iterator[PythonProcessFactory]:
+    factory = PythonProcessFactory()
+    yield factory
+    factory.reap()

@@ -1,0 +1,284 @@
+"""The runner in-process: results, error lane, state across batches, fencing, rate limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from runtime_support import (
+    BASE_MS,
+    IN,
+    OUT,
+    STAGE,
+    fill,
+    generate_messages,
+    read_all,
+    record,
+    run_in_process,
+    sum_pipeline,
+)
+
+from streamcalc.clock import ManualClock
+from streamcalc.library.simplified_window import SumState
+from streamcalc.log import AppendEntry, TopicConfig, open_log
+from streamcalc.pipeline import PipelineError, build_graph
+from streamcalc.records import Record, decode_record, encode_record
+from streamcalc.runtime.errorlane import decode_error, error_topic
+from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.runner import Runner
+from streamcalc.state import StaleCheckpoint, open_pipeline_state
+
+
+def expected_sums(messages: list[bytes]) -> tuple[list[tuple[str, str, int, Any]], int]:
+    """A plain model of the pipeline: running sums per (asset, rule window); count of rejections."""
+    windows: dict[tuple[str, str], tuple[int, Any]] = {}
+    out: list[tuple[str, str, int, Any]] = []
+    rejected = 0
+    sizes = {"p": ("p_sum", 60_000), "q": ("q_sum", 3_600_000)}
+    for raw in messages:
+        try:
+            r = decode_record(raw)
+        except msgspec.DecodeError:
+            rejected += 1
+            continue
+        if r.pointId not in sizes:
+            continue
+        if not isinstance(r.value, int | float):
+            rejected += 1
+            continue
+        name, size = sizes[r.pointId]
+        start = r.time - r.time % size
+        current = windows.get((r.assetId, name))
+        if current is not None and start < current[0]:
+            rejected += 1
+            continue
+        total = r.value if current is None or start > current[0] else current[1] + r.value
+        windows[(r.assetId, name)] = (start, total)
+        out.append((r.assetId, name, start, total))
+    return out, rejected
+
+
+def outputs_of(data_dir: Path) -> list[Record]:
+    log_ = open_log(data_dir)
+    try:
+        return [decode_record(m) for m in read_all(log_, OUT)]
+    finally:
+        log_.close()
+
+
+@pytest.mark.parametrize("batch", [1, 97, 10_000])
+def test_results_match_a_plain_model_for_any_batch_size(tmp_path: Path, batch: int) -> None:
+    messages = generate_messages(3_000, keys=40)
+    log_ = open_log(tmp_path)
+    fill(log_, IN, messages)
+    log_.close()
+
+    runner = run_in_process(tmp_path, "p1", sum_pipeline(), max_batch_records=batch)
+
+    expected, rejected = expected_sums(messages)
+    got = [(r.assetId, r.pointId, r.time, r.value) for r in outputs_of(tmp_path)]
+    assert got == expected
+    assert runner.stats.records_in == len(messages)
+    assert runner.stats.rejected == rejected > 0
+    assert runner.checkpoint.offsets == {(IN, 0): len(messages)}
+
+
+def test_bad_records_go_to_the_error_lane_with_reason_and_origin(tmp_path: Path) -> None:
+    good = encode_record(record("a1", "p", BASE_MS, 2))
+    messages = [
+        good,
+        b"{not json",
+        b'{"orgId": "o1"}',
+        encode_record(record("a1", "p", BASE_MS + 1, "x")),
+        good,
+    ]
+    log_ = open_log(tmp_path)
+    fill(log_, IN, messages)
+    log_.close()
+
+    run_in_process(tmp_path, "p1", sum_pipeline())
+
+    log_ = open_log(tmp_path)
+    errors = [decode_error(m) for m in read_all(log_, error_topic("p1"))]
+    log_.close()
+    assert [(e.stage, e.offset) for e in errors[:2]] == [
+        ("EDHKafkaConsumer_01", 1),
+        ("EDHKafkaConsumer_01", 2),
+    ]
+    assert "malformed" in errors[0].reason and errors[0].raw == b"{not json"
+    assert "missing required field" in errors[1].reason
+    assert errors[2].stage == STAGE and "'x'" in errors[2].reason and errors[2].record is not None
+    assert [r.value for r in outputs_of(tmp_path)] == [2, 4]
+
+
+def test_state_carries_across_batches_and_restarts(tmp_path: Path) -> None:
+    log_ = open_log(tmp_path)
+    fill(log_, IN, [encode_record(record("a1", "p", BASE_MS + i, 1)) for i in range(10)])
+    run_in_process(tmp_path, "p1", sum_pipeline(), max_batch_records=3)
+    fill(log_, IN, [encode_record(record("a1", "p", BASE_MS + 100, 5))])
+    log_.close()
+
+    run_in_process(tmp_path, "p1", sum_pipeline())  # a new runner: state comes from the store
+
+    assert [r.value for r in outputs_of(tmp_path)] == [*range(1, 11), 15]
+
+
+def test_pause_delete_resume_restarts_deleted_keys_only(tmp_path: Path) -> None:
+    log_ = open_log(tmp_path)
+    first = [encode_record(record(a, "p", BASE_MS + i, 1)) for i in range(5) for a in ("a1", "a2", "a3")]
+    fill(log_, IN, first)
+    run_in_process(tmp_path, "p1", sum_pipeline())
+    store = open_pipeline_state(tmp_path, "p1")
+    assert store.delete_keys(STAGE, ["a1", "a3", "ghost"], ["p", "q"]) == 2
+    store.close()
+    fill(log_, IN, [encode_record(record(a, "p", BASE_MS + 10, 1)) for a in ("a1", "a2", "a3")])
+    log_.close()
+
+    run_in_process(tmp_path, "p1", sum_pipeline())
+
+    last = {r.assetId: r.value for r in outputs_of(tmp_path)[-3:]}
+    assert last == {"a1": 1, "a2": 6, "a3": 1}
+
+
+def test_a_runner_whose_cache_predates_a_delete_cannot_commit(tmp_path: Path) -> None:
+    """Invariant 4: a worker that cached state before a delete must not write it back."""
+    log_ = open_log(tmp_path)
+    store = open_pipeline_state(tmp_path, "p1")
+    fill(log_, IN, [encode_record(record("a1", "p", BASE_MS, 1))])
+    runner = Runner("p1", build_graph(sum_pipeline()), log_, store, options=RunnerOptions(max_wait_s=0))
+    runner.recover()
+    runner.run_once()
+    store.delete_keys(STAGE, ["a1"], ["p"])
+    fill(log_, IN, [encode_record(record("a1", "p", BASE_MS + 1, 1))])
+
+    with pytest.raises(StaleCheckpoint):
+        runner.run_once()
+    assert list(store.scan(STAGE)) == []
+
+    runner.recover()  # what a restarted worker does
+    runner.run_once()
+    ((_, _, raw),) = store.scan(STAGE)
+    assert msgspec.msgpack.decode(raw, type=SumState).windows[0].sum == 1
+    store.close()
+    log_.close()
+
+
+def test_stop_clears_state_and_offsets_so_input_is_read_again(tmp_path: Path) -> None:
+    log_ = open_log(tmp_path)
+    fill(log_, IN, [encode_record(record("a1", "p", BASE_MS + i, 1)) for i in range(3)])
+    log_.close()
+    run_in_process(tmp_path, "p1", sum_pipeline())
+    store = open_pipeline_state(tmp_path, "p1")
+    store.clear()
+    assert store.checkpoint().offsets == {} and list(store.scan(STAGE)) == []
+    store.close()
+
+    run_in_process(tmp_path, "p1", sum_pipeline())
+
+    assert [r.value for r in outputs_of(tmp_path)] == [1, 2, 3, 1, 2, 3]
+
+
+def test_latest_offset_reset_skips_existing_input(tmp_path: Path) -> None:
+    definition = sum_pipeline()
+    definition["stages"][0]["config"]["kafkaConfig"] = {"auto.offset.reset": "latest"}
+    log_ = open_log(tmp_path)
+    fill(log_, IN, [encode_record(record("a1", "p", BASE_MS, 100))])
+    store = open_pipeline_state(tmp_path, "p1")
+    runner = Runner("p1", build_graph(definition), log_, store, options=RunnerOptions(max_wait_s=0))
+    runner.recover()
+    fill(log_, IN, [encode_record(record("a1", "p", BASE_MS + 1, 1))])
+    while runner.run_once():
+        pass
+    store.close()
+    log_.close()
+    assert [r.value for r in outputs_of(tmp_path)] == [1]
+
+
+def test_partitioned_input_and_output_keep_per_key_order(tmp_path: Path) -> None:
+    log_ = open_log(tmp_path)
+    log_.ensure_topic(TopicConfig(IN, partitions=3))
+    log_.ensure_topic(TopicConfig(OUT, partitions=4))
+    for p in range(3):
+        log_.append(
+            [AppendEntry(IN, p, [encode_record(record(f"a{p}", "p", BASE_MS + i, 1)) for i in range(50)])]
+        )
+    log_.close()
+
+    run_in_process(tmp_path, "p1", sum_pipeline(), max_batch_records=16)
+
+    log_ = open_log(tmp_path)
+    per_key: dict[str, list[Any]] = {}
+    for p in range(4):
+        for m in read_all(log_, OUT, p):
+            r = decode_record(m)
+            per_key.setdefault(r.assetId, []).append(r.value)
+    log_.close()
+    assert per_key == {f"a{p}": list(range(1, 51)) for p in range(3)}
+
+
+def test_fan_out_to_two_destinations(tmp_path: Path) -> None:
+    definition = {
+        "stages": [
+            {"instanceName": "EDHKafkaConsumer_01", "config": {"topic": IN}, "outputLanes": ["in"]},
+            {
+                "instanceName": "PointSelector_01",
+                "config": {"points": ["m1::p"]},
+                "inputLanes": ["in"],
+                "outputLanes": ["sel"],
+            },
+            {"instanceName": "EDHKafkaProducer_01", "config": {"topic": OUT}, "inputLanes": ["sel"]},
+            {"instanceName": "EDHKafkaProducer_02", "config": {"topic": "COPY"}, "inputLanes": ["sel", "in"]},
+        ]
+    }
+    log_ = open_log(tmp_path)
+    fill(log_, IN, [encode_record(record("a1", pt, BASE_MS, 1)) for pt in ("p", "x")])
+    log_.close()
+
+    run_in_process(tmp_path, "p1", definition)
+
+    log_ = open_log(tmp_path)
+    assert [decode_record(m).pointId for m in read_all(log_, OUT)] == ["p"]
+    assert [decode_record(m).pointId for m in read_all(log_, "COPY")] == ["p", "p", "x"]
+    log_.close()
+
+
+def test_two_sources_may_not_read_one_topic(tmp_path: Path) -> None:
+    definition = {
+        "stages": [
+            {"instanceName": "EDHKafkaConsumer_01", "config": {"topic": IN}, "outputLanes": ["a"]},
+            {"instanceName": "EDHKafkaConsumer_02", "config": {"topic": IN}, "outputLanes": ["b"]},
+            {"instanceName": "EDHKafkaProducer_01", "config": {"topic": OUT}, "inputLanes": ["a", "b"]},
+        ]
+    }
+    log_ = open_log(tmp_path)
+    store = open_pipeline_state(tmp_path, "p1")
+    with pytest.raises(PipelineError, match="read by EDHKafkaConsumer_01 already") as info:
+        Runner("p1", build_graph(definition), log_, store)
+    assert info.value.stage == "EDHKafkaConsumer_02"
+    store.close()
+    log_.close()
+
+
+def test_rate_limit_caps_records_per_second(tmp_path: Path) -> None:
+    clock = ManualClock()
+    log_ = open_log(tmp_path, clock=clock)
+    fill(log_, IN, [encode_record(record("a1", "p", BASE_MS + i, 1)) for i in range(1_000)])
+    store = open_pipeline_state(tmp_path, "p1")
+    runner = Runner(
+        "p1",
+        build_graph(sum_pipeline()),
+        log_,
+        store,
+        options=RunnerOptions(rate_limit=200, max_wait_s=0),
+        clock=clock,
+    )
+    runner.recover()
+    sizes = []
+    while n := runner.run_once():
+        sizes.append(n)
+    store.close()
+    log_.close()
+    assert sum(sizes) == 1_000 and max(sizes) <= 200
+    assert 4.0 <= clock.monotonic() <= 5.5  # 1,000 records at 200/s after a first full second's burst
