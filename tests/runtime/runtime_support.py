@@ -128,6 +128,7 @@ def run_in_process(data_dir: Path, pipeline_id: str, definition: dict[str, Any],
         runner.recover()
         while runner.run_once():
             pass
+        runner.flush()
         return runner
     finally:
         store.close()

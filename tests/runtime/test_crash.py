@@ -30,6 +30,7 @@ from runtime_support import (
 from streamcalc.log import open_log
 from streamcalc.runtime.failpoints import POINTS
 from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.spec import write_spec
 from streamcalc.runtime.supervisor import Supervisor
 
 Reference = Callable[[list[bytes], dict[str, object]], RunResult]
@@ -44,7 +45,10 @@ def producer_seq(data_dir: Path) -> int:
         log_.close()
 
 
-@pytest.mark.parametrize("batch", [1, 4, 9])
+COMMIT_EVERY = 3  # batches; crashes then leave up to 3 appended but uncommitted batches
+
+
+@pytest.mark.parametrize("batch", [1, 5, 9])
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_at_each_step_of_a_batch_then_restart(
     tmp_path: Path, reference: Reference, worker_factory: Callable[..., WorkerProcess], point: str, batch: int
@@ -52,7 +56,15 @@ def test_sigkill_at_each_step_of_a_batch_then_restart(
     messages = generate_messages(6_000, keys=50)
     expected = reference(messages, sum_pipeline())
     data = tmp_path / "crashed"
-    prepare(data, messages, sum_pipeline(), max_batch_records=500, max_wait_s=0.01)
+    prepare(
+        data,
+        messages,
+        sum_pipeline(),
+        max_batch_records=500,
+        max_wait_s=0.01,
+        commit_max_batches=COMMIT_EVERY,
+        commit_interval_s=600,
+    )
 
     crashed = worker_factory(data, failpoint=f"{point}:{batch}")
     assert crashed.wait() == -signal.SIGKILL, crashed.output
@@ -60,10 +72,14 @@ def test_sigkill_at_each_step_of_a_batch_then_restart(
     store = open_store(data)
     committed = store.checkpoint().seq
     store.close()
-    assert committed == (batch if point == "after_commit" else batch - 1)
-    # after_append is the window the recovery exists for: outputs landed, commit did not
-    assert producer_seq(data) == (batch if point != "before_append" else batch - 1)
+    if point == "after_commit":
+        assert committed == -(-batch // COMMIT_EVERY) * COMMIT_EVERY == producer_seq(data)
+    else:
+        assert committed == (batch - 1) // COMMIT_EVERY * COMMIT_EVERY
+        # outputs of batches committed+1 .. batch(-1) are in the log, their state is not
+        assert producer_seq(data) == (batch if point == "after_append" else batch - 1)
 
+    write_spec(data, "p1", sum_pipeline(), RunnerOptions(max_batch_records=500, commit_interval_s=0.05))
     worker = worker_factory(data)
     wait_until(lambda: committed_offset(data, "p1") == len(messages), what="the restarted worker to catch up")
     assert worker.stop() == 0, worker.output

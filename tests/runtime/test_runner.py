@@ -150,15 +150,16 @@ def test_a_runner_whose_cache_predates_a_delete_cannot_commit(tmp_path: Path) ->
     runner = Runner("p1", build_graph(sum_pipeline()), log_, store, options=RunnerOptions(max_wait_s=0))
     runner.recover()
     runner.run_once()
+    runner.flush()
     store.delete_keys(STAGE, ["a1"], ["p"])
     fill(log_, IN, [encode_record(record("a1", "p", BASE_MS + 1, 1))])
 
+    runner.run_once()
     with pytest.raises(StaleCheckpoint):
-        runner.run_once()
+        runner.flush()
     assert list(store.scan(STAGE)) == []
 
-    runner.recover()  # what a restarted worker does
-    runner.run_once()
+    runner.recover()  # what a restarted worker does: redo the batch on the committed state
     ((_, _, raw),) = store.scan(STAGE)
     assert msgspec.msgpack.decode(raw, type=SumState).windows[0].sum == 1
     store.close()
@@ -191,6 +192,7 @@ def test_latest_offset_reset_skips_existing_input(tmp_path: Path) -> None:
     fill(log_, IN, [encode_record(record("a1", "p", BASE_MS + 1, 1))])
     while runner.run_once():
         pass
+    runner.flush()
     store.close()
     log_.close()
     assert [r.value for r in outputs_of(tmp_path)] == [1]

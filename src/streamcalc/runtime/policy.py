@@ -1,4 +1,4 @@
-"""How a runner cuts micro-batches and paces itself."""
+"""How a runner cuts micro-batches, paces itself and decides when to commit."""
 
 from __future__ import annotations
 
@@ -15,15 +15,30 @@ class RunnerOptions:
     """...or when this long has passed since it started waiting for input."""
     rate_limit: float = 0.0
     """Records per second across all sources (EnOS `kafkaRate`); 0 = unlimited."""
+    commit_interval_s: float = 1.0
+    """State and offsets commit at most this long after the first uncommitted batch..."""
+    commit_max_records: int = 100_000
+    """...or once this many records were processed since the last commit..."""
+    commit_max_batches: int = 32
+    """...or after this many batches. Outputs do not wait for commits: each batch appends its
+    own. Fewer commits write each hot key once instead of once per batch; the cost is
+    re-running at most this much input after a crash."""
     max_cached_keys: int = DEFAULT_MAX_CACHED_KEYS
     """Per stateful stage; past it the state cache is dropped after a commit."""
 
     def __post_init__(self) -> None:
-        if self.max_batch_records < 1:
-            raise ValueError(f"max_batch_records must be >= 1, got {self.max_batch_records}")
-        if self.max_wait_s < 0:
-            raise ValueError(f"max_wait_s must be >= 0, got {self.max_wait_s}")
-        if self.rate_limit < 0:
-            raise ValueError(f"rate_limit must be >= 0 (0 = unlimited), got {self.rate_limit}")
-        if self.max_cached_keys < 1:
-            raise ValueError(f"max_cached_keys must be >= 1, got {self.max_cached_keys}")
+        for name in ("max_batch_records", "commit_max_records", "commit_max_batches", "max_cached_keys"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_wait_s", "rate_limit", "commit_interval_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def commit_due(self, elapsed_s: float, records: int, batches: int) -> bool:
+        """Whether uncommitted work (`batches` batches, `records` records, the oldest
+        `elapsed_s` ago) should be committed now."""
+        return batches > 0 and (
+            elapsed_s >= self.commit_interval_s
+            or records >= self.commit_max_records
+            or batches >= self.commit_max_batches
+        )

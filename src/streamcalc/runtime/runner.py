@@ -1,15 +1,18 @@
 """The runner: micro-batches through the stage graph with exactly-once state and outputs.
 
-Each batch is one step (docs/exactly-once.md has the argument):
-1. read up to `max_batch_records` from the source partitions, from the committed offsets;
-2. run the stage graph (state loaded once per stage, kept in a per-worker cache);
-3. append all outputs and rejections in one log append stamped (pipelineId, seq = committed
-   seq + 1, meta = the batch's input offset ranges) - the log skips a stamp it already has;
-4. commit the dirty state, the end offsets and seq in one compare-and-set store commit.
+Each batch (docs/exactly-once.md has the argument):
+1. reads up to `max_batch_records` from the source partitions, after the last batch;
+2. runs the stage graph (state loaded once per stage per batch, kept in a worker cache);
+3. appends all its outputs and rejections in one log append stamped (pipelineId, seq, meta),
+   where meta lists every batch since the last commit with its input offset ranges; the
+   log skips, per partition, a stamp it already holds.
+When the commit policy says so (and before a pause), the dirty state of all batches since
+the last commit, their end offsets and the last seq commit in one compare-and-set step.
 
-A crash between 3 and 4 leaves outputs whose stamp is one ahead of the store. `recover()`
-finds that stamp and re-runs exactly that input range on the committed state; being
-deterministic, the batch yields the same outputs (skipped by the log) and the same state.
+After a crash the log may hold outputs of batches the store never committed. `recover()`
+reads the newest stamp, re-runs exactly those batches (same ranges, same seqs) on the
+committed state and commits. Operators being deterministic, the re-run yields the same
+outputs - skipped by the log where they landed - and the same state.
 """
 
 from __future__ import annotations
@@ -35,9 +38,18 @@ from streamcalc.state import Checkpoint, StateStore
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.005
-_ranges_codec = msgspec.json.Decoder(list[tuple[str, int, int, int]])
 _Reads = dict[TopicPartition, tuple[int, list[bytes]]]
 """source partition -> (offset of the first message, messages) read for one batch."""
+Ranges = dict[TopicPartition, tuple[int, int]]
+"""source partition -> [first, end) offsets a batch read."""
+
+
+class _BatchRanges(msgspec.Struct, array_like=True):
+    seq: int
+    ranges: list[tuple[str, int, int, int]]
+
+
+_stamp_meta = msgspec.json.Decoder(list[_BatchRanges])
 
 
 class RecoveryError(StreamcalcError):
@@ -108,30 +120,72 @@ class Runner:
         self._executor = StageExecutor(graph, self._states)
         self._checkpoint = Checkpoint()
         self._positions: dict[TopicPartition, int] = {}
+        self._uncommitted: list[_BatchRanges] = []
+        self._uncommitted_records = 0
+        self._oldest_uncommitted = 0.0
 
     # lifecycle
 
     def recover(self) -> None:
-        """Load the committed checkpoint and finish a batch a crash left half done."""
+        """Load the committed checkpoint and redo the batches a crash left uncommitted.
+
+        Also the way back after any exception from `run_once`: it drops every cached value.
+        """
         self._discard_cache()
+        self._uncommitted, self._uncommitted_records = [], 0
         cp = self._store.checkpoint()
         self._checkpoint = cp
         self._positions = {tp: self._initial_position(cp, tp) for tp in self._source_tps}
-        ranges = self._pending_batch(cp)
-        if ranges:
-            log.info("pipeline %s: finishing batch %d after a crash", self.pipeline_id, cp.seq + 1)
-            self._process(self._read_exact(ranges))
+        pending = self._pending_batches(cp)
+        if pending:
+            log.info(
+                "pipeline %s: redoing batches %d..%d after a crash",
+                self.pipeline_id,
+                pending[0].seq,
+                pending[-1].seq,
+            )
+            for batch in pending:
+                self._process(self._read_exact(batch), batch.seq)
+            self.flush()
 
     def run_once(self) -> int:
-        """One micro-batch: poll, process, append, commit. Returns the records consumed."""
+        """One micro-batch (poll, process, append), then a commit if one is due.
+
+        Returns the records consumed (0 when no input came within `max_wait_s`).
+        """
         reads = self._poll()
-        return self._process(reads) if reads else 0
+        seq = (self._uncommitted[-1].seq if self._uncommitted else self._checkpoint.seq) + 1
+        consumed = self._process(reads, seq) if reads else 0
+        elapsed = self._clock.monotonic() - self._oldest_uncommitted
+        if self._opts.commit_due(elapsed, self._uncommitted_records, len(self._uncommitted)):
+            self.flush()
+        return consumed
 
     def run(self) -> None:
-        """Recover, then process batches until `request_stop()`; the last batch is committed."""
+        """Recover, process batches until `request_stop()`, then commit everything."""
         self.recover()
         while not self._stop:
             self.run_once()
+        self.flush()
+
+    def flush(self) -> None:
+        """Commit all processed batches now (a pause does this before it reports PAUSED)."""
+        if not self._uncommitted:
+            return
+        ends = {tp: end for batch in self._uncommitted for t, p, _, end in batch.ranges for tp in [(t, p)]}
+        new = Checkpoint(
+            self._uncommitted[-1].seq, self._checkpoint.generation, {**self._checkpoint.offsets, **ends}
+        )
+        try:
+            writes = {name: state.drain() for name, state in self._states.items()}
+            self._store.commit(writes, self._checkpoint, new)
+        except BaseException:
+            self._discard_cache()
+            raise
+        for seq in range(self._checkpoint.seq + 1, new.seq + 1):
+            failpoints.reached("after_commit", seq)
+        self._checkpoint = new
+        self._uncommitted, self._uncommitted_records = [], 0
 
     def request_stop(self) -> None:
         """Ask `run` to return after the batch in flight commits. Safe from a signal handler."""
@@ -139,6 +193,7 @@ class Runner:
 
     @property
     def checkpoint(self) -> Checkpoint:
+        """What the store has committed."""
         return self._checkpoint
 
     # batch steps
@@ -162,8 +217,7 @@ class Runner:
                 return reads
             self._clock.sleep(POLL_INTERVAL_S)
 
-    def _process(self, reads: _Reads) -> int:
-        seq = self._checkpoint.seq + 1
+    def _process(self, reads: _Reads, seq: int) -> int:
         sources: dict[str, list[Record]] = {}
         errors: list[ErrorEntry] = []
         for (topic, partition), (first, messages) in reads.items():
@@ -181,7 +235,7 @@ class Runner:
                 )
                 for r in rejected
             )
-        ends = {tp: first + len(messages) for tp, (first, messages) in reads.items()}
+        batch = _BatchRanges(seq, [(t, p, first, first + len(m)) for (t, p), (first, m) in reads.items()])
         try:
             result = self._executor.run(sources)
             errors.extend(
@@ -191,21 +245,18 @@ class Runner:
             entries = self._entries(result, errors)
             failpoints.reached("before_append", seq)
             if entries:
-                meta = msgspec.json.encode(
-                    [(t, p, first, first + len(m)) for (t, p), (first, m) in reads.items()]
-                )
+                meta = msgspec.json.encode([*self._uncommitted, batch])
                 self._log.append(entries, ProducerStamp(self.pipeline_id, seq, meta))
             failpoints.reached("after_append", seq)
-            writes = {name: state.drain() for name, state in self._states.items()}
-            new = self._checkpoint.advance(ends)
-            self._store.commit(writes, self._checkpoint, new)
         except BaseException:
             self._discard_cache()
             raise
-        failpoints.reached("after_commit", seq)
-        self._checkpoint = new
-        self._positions.update(ends)
         consumed = sum(len(m) for _, m in reads.values())
+        if not self._uncommitted:
+            self._oldest_uncommitted = self._clock.monotonic()
+        self._uncommitted.append(batch)
+        self._uncommitted_records += consumed
+        self._positions.update({(t, p): end for t, p, _, end in batch.ranges})
         self._limiter.consume(consumed)
         self.stats.batches += 1
         self.stats.records_in += consumed
@@ -234,33 +285,38 @@ class Runner:
             return self._log.end_offset(*tp)
         return self._log.start_offset(*tp)
 
-    def _pending_batch(self, cp: Checkpoint) -> dict[TopicPartition, tuple[int, int]]:
-        """Input ranges of a batch whose outputs reached the log but whose commit did not."""
+    def _pending_batches(self, cp: Checkpoint) -> list[_BatchRanges]:
+        """Batches whose outputs may be in the log though the store never committed them."""
+        newest: ProducerStamp | None = None
         for topic, partitions in [*self._sinks.values(), (self._error_topic, 1)]:
             for partition in range(partitions):
                 stamp = self._log.producer(topic, partition, self.pipeline_id)
-                if stamp is None or stamp.seq <= cp.seq:
-                    continue
-                if stamp.seq != cp.seq + 1:
-                    raise RecoveryError(
-                        f"pipeline {self.pipeline_id}: {topic}[{partition}] holds batch {stamp.seq} "
-                        f"but state is committed up to batch {cp.seq}"
-                    )
-                return {(t, p): (first, end) for t, p, first, end in _ranges_codec.decode(stamp.meta)}
-        return {}
+                if stamp is not None and stamp.seq > cp.seq and (newest is None or stamp.seq > newest.seq):
+                    newest = stamp
+        if newest is None:
+            return []
+        batches = _stamp_meta.decode(newest.meta)
+        if batches[0].seq != cp.seq + 1 or batches[-1].seq != newest.seq:
+            raise RecoveryError(
+                f"pipeline {self.pipeline_id}: the log holds batches {batches[0].seq}..{newest.seq} but "
+                f"state is committed up to batch {cp.seq}"
+            )
+        return batches
 
-    def _read_exact(self, ranges: dict[TopicPartition, tuple[int, int]]) -> _Reads:
+    def _read_exact(self, batch: _BatchRanges) -> _Reads:
         reads: _Reads = {}
-        for tp, (start, end) in ranges.items():
+        for topic, partition, start, end in batch.ranges:
             messages: list[bytes] = []
             while start + len(messages) < end:
                 got = self._log.read(
-                    tp[0], tp[1], start + len(messages), end - start - len(messages), until=end
+                    topic, partition, start + len(messages), end - start - len(messages), until=end
                 )
                 if got.offset != start + len(messages) or not got.messages:
-                    raise RecoveryError(f"input {tp[0]}[{tp[1]}] {start}..{end} of the pending batch is gone")
+                    raise RecoveryError(
+                        f"input {topic}[{partition}] {start}..{end} of batch {batch.seq} is gone"
+                    )
                 messages.extend(got.messages)
-            reads[tp] = (start, messages)
+            reads[(topic, partition)] = (start, messages)
         return reads
 
     def _discard_cache(self) -> None:

@@ -5,8 +5,9 @@ state as its operator encodes it (a window operator keeps all open windows of a 
 value, so a key is read with one lookup). Each pipeline has its own store.
 
 Semantics every backend keeps:
-- `commit` applies all state writes of a batch and the batch's source offsets and sequence
-  number in one atomic step. Readers (other processes included) see all of it or none.
+- `commit` applies the state writes of one or more batches, their source end offsets and
+  the sequence number of the last one in one atomic step. Readers (other processes
+  included) see all of it or none. The sequence number only moves forward.
 - `commit` is a compare-and-set on (seq, generation): a writer whose checkpoint is stale
   gets `StaleCheckpoint` and nothing is written. This fences zombie workers and any cache
   that was read before a delete, reset or clear (architecture invariant 4).
@@ -31,7 +32,7 @@ StateWrites = Mapping[str, Mapping[StateKey, bytes | None]]
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """What a store has committed: the batch count, the delete/reset generation, the offsets."""
+    """What a store has committed: the last batch's seq, the delete/reset generation, the offsets."""
 
     seq: int = 0
     generation: int = 0
