@@ -8,7 +8,7 @@ that stage, loads all keys of a batch with one multi-get, and commits only dirty
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -27,17 +27,14 @@ S = TypeVar("S")
 class KeyedState(Protocol[S]):
     """One stage's state, keyed by (assetId, pointId), as seen during one batch."""
 
-    def load(self, keys: Iterable[StateKey]) -> None:
-        """Fetch every key the batch will touch, in one round trip to the store."""
+    def load(self, keys: Iterable[StateKey]) -> dict[StateKey, S | None]:
+        """Every key the batch will touch, fetched in one round trip: a working set the
+        operator reads and changes freely (None = no state), then hands to `save`."""
         ...
 
-    def get(self, key: StateKey) -> S | None:
-        """The key's state (it must have been loaded), or None if it has none."""
+    def save(self, changes: Mapping[StateKey, S | None]) -> None:
+        """Keep these values (None deletes the key); committed with the batch's offsets."""
         ...
-
-    def put(self, key: StateKey, value: S) -> None: ...
-
-    def delete(self, key: StateKey) -> None: ...
 
 
 class StageContext(Protocol):

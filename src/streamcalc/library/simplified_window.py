@@ -4,7 +4,8 @@ For every arriving record of a rule's input point the value is added to the key'
 window (epoch-aligned, UTC) and the running sum is emitted as the rule's output point, at
 the window start. A record of a later window starts a new one; a record of an earlier,
 already replaced window is late and goes to the error lane (never silently merged into the
-wrong window). State per key: the current window of each rule reading that point, in rule
+wrong window). Outputs carry no `attr` (the window end is time + size; the input's attr
+belongs to the input). State per key: the current window of each rule reading that point, in rule
 order (a key's rules are fixed by its point and model, so the list lines up with them).
 """
 
@@ -15,7 +16,7 @@ from typing import Literal
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streamcalc.library.base import OperatorType, StageContext
+from streamcalc.library.base import OperatorType, StageContext, StateKey
 from streamcalc.library.points import PointRef, matches_model, split_ref
 from streamcalc.library.registry import register_operator
 from streamcalc.records import Record
@@ -96,9 +97,10 @@ class SimplifiedTimeWindowAggregator:
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
         matched = [(r, rules) for r in batch if (rules := self._rules_for(r))]
-        state = ctx.state
-        state.load({(r.assetId, r.pointId) for r, _ in matched})
-        get, put = state.get, state.put
+        working: dict[StateKey, SumState | None] = ctx.state.load(
+            {(r.assetId, r.pointId) for r, _ in matched}
+        )
+        changed: dict[StateKey, SumState | None] = {}
         out: list[Record] = []
         for record, rules in matched:
             value = record.value
@@ -106,9 +108,10 @@ class SimplifiedTimeWindowAggregator:
                 ctx.reject(record, f"value {value!r} of {record.pointId} is not a number")
                 continue
             key = (record.assetId, record.pointId)
-            current: SumState | None = get(key)
+            current = working[key]
             if current is None:
-                current = SumState(tuple(Window(r.output, -1, -1, 0, 0) for r in rules))
+                current = working[key] = SumState(tuple(Window(r.output, -1, -1, 0, 0) for r in rules))
+            changed[key] = current
             for rule, window in zip(rules, current.windows, strict=True):
                 t = record.time
                 start = t - t % rule.window_ms
@@ -126,7 +129,7 @@ class SimplifiedTimeWindowAggregator:
                     ctx.reject(record, f"late record for {rule.output}: its window closed before {t}")
                     continue
                 out.append(_emit(record, rule, window))
-            put(key, current)
+        ctx.state.save(changed)
         return out
 
     def _rules_for(self, record: Record) -> list[_Rule]:
@@ -151,7 +154,6 @@ def _emit(record: Record, rule: _Rule, window: Window) -> Record:
         time=window.start,
         value=window.sum,
         quality=record.quality,
-        attr={"simplifiedTimeWindowAggregator": {"windowEnd": window.end, "count": window.count}},
     )
 
 

@@ -8,7 +8,7 @@ then drops this cache with everything else (architecture invariant 4).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -35,28 +35,19 @@ class StageState:
         self._cache: dict[StateKey, Any] = {}  # None = known to have no state
         self._dirty: set[StateKey] = set()
 
-    def load(self, keys: Iterable[StateKey]) -> None:
+    def load(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
         cache = self._cache
+        keys = list(keys)
         missing = [k for k in keys if k not in cache]
-        if not missing:
-            return
-        decode = self._decode
-        for key, raw in zip(missing, self._store.get_many(self._stage, missing), strict=True):
-            cache[key] = None if raw is None else decode(raw)
+        if missing:
+            decode = self._decode
+            for key, raw in zip(missing, self._store.get_many(self._stage, missing), strict=True):
+                cache[key] = None if raw is None else decode(raw)
+        return {k: cache[k] for k in keys}
 
-    def get(self, key: StateKey) -> Any:
-        try:
-            return self._cache[key]
-        except KeyError:
-            raise KeyError(f"stage {self._stage}: state of {key} read before load()") from None
-
-    def put(self, key: StateKey, value: Any) -> None:
-        self._cache[key] = value
-        self._dirty.add(key)
-
-    def delete(self, key: StateKey) -> None:
-        self._cache[key] = None
-        self._dirty.add(key)
+    def save(self, changes: Mapping[StateKey, Any]) -> None:
+        self._cache.update(changes)
+        self._dirty.update(changes)
 
     def drain(self) -> dict[StateKey, bytes | None]:
         """The encoded dirty keys for the commit; the cache is trimmed if it grew too large."""

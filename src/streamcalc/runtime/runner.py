@@ -27,7 +27,7 @@ from streamcalc.errors import StreamcalcError
 from streamcalc.library.io import ConsumerConfig, ProducerConfig
 from streamcalc.log import AppendEntry, Log, ProducerStamp, TopicConfig, TopicPartition, partition_for
 from streamcalc.pipeline import PipelineError, StageGraph
-from streamcalc.records import Record, decode_records, encode_record
+from streamcalc.records import Record, decode_records, encode_record, encode_records
 from streamcalc.runtime import failpoints
 from streamcalc.runtime.errorlane import ErrorEntry, encode_error, error_topic
 from streamcalc.runtime.executor import BatchResult, StageExecutor
@@ -268,10 +268,12 @@ class Runner:
         per_partition: dict[TopicPartition, list[bytes]] = {}
         for stage, records in result.outputs.items():
             topic, partitions = self._sinks[stage]
+            if partitions == 1:
+                per_partition.setdefault((topic, 0), []).extend(encode_records(records))
+                continue
             for r in records:
-                per_partition.setdefault((topic, partition_for(r.assetId, r.pointId, partitions)), []).append(
-                    encode_record(r)
-                )
+                tp = (topic, partition_for(r.assetId, r.pointId, partitions))
+                per_partition.setdefault(tp, []).append(encode_record(r))
         if errors:
             per_partition.setdefault((self._error_topic, 0), []).extend(encode_error(e) for e in errors)
         return [AppendEntry(t, p, msgs) for (t, p), msgs in per_partition.items()]
