@@ -7,6 +7,7 @@
   because uncommitted work is redone exactly once by the next worker.
 - resume: a new worker, which reads the committed offsets and state from the store.
 - stop (EnOS): pause, then clear the pipeline's stage state and offsets. STOPPED.
+- reset offsets (PAUSED or STOPPED): source offsets to the earliest or latest input.
 A worker that exits on its own is restarted with exponential backoff; after `max_failures`
 failures in a row (a run shorter than `stable_after_s`) the pipeline goes to RUN_ERROR.
 """
@@ -27,13 +28,17 @@ from typing import Any
 
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
+from streamcalc.library.io import ConsumerConfig
+from streamcalc.log import ResetTarget, TopicConfig, TopicPartition, open_log
 from streamcalc.pipeline import build_graph
 from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.spec import write_spec
+from streamcalc.runtime.spec import read_spec, write_spec
 from streamcalc.state import open_pipeline_state
 
 log = logging.getLogger(__name__)
 MONITOR_INTERVAL_S = 0.1
+RETENTION_CHECK_S = 60.0
+"""Appends trim their own partitions; this sweep ages out topics nobody appends to."""
 PAUSE_TIMEOUT_S = 30.0
 
 
@@ -82,9 +87,13 @@ class Supervisor:
         backoff_max_s: float = 30.0,
         stable_after_s: float = 60.0,
         worker_env: Mapping[str, str] | None = None,
+        retention_check_s: float = RETENTION_CHECK_S,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._data_dir = data_dir
+        self._log = open_log(data_dir)
+        self._retention_check_s = retention_check_s
+        self._next_retention = clock.monotonic()
         self._max_failures = max_failures
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._stable_after_s = stable_after_s
@@ -150,6 +159,32 @@ class Supervisor:
         with self._lock:
             self._pipelines[pipeline_id].info = WorkerInfo(PipelineStatus.STOPPED)
 
+    def reset_offsets(self, pipeline_id: str, to: ResetTarget) -> dict[TopicPartition, int]:
+        """Move the pipeline's source offsets to the earliest or latest input (PAUSED or STOPPED)."""
+        with self._lock:
+            managed = self._pipelines.get(pipeline_id)
+            status = managed.info.status if managed else None
+            if status not in (PipelineStatus.PAUSED, PipelineStatus.STOPPED):
+                raise LifecycleError(pipeline_id, "reset the offsets of", status)
+            graph = build_graph(read_spec(self._data_dir, pipeline_id).definition)
+            offsets: dict[TopicPartition, int] = {}
+            for node in graph.sources:
+                assert isinstance(node.config, ConsumerConfig), (
+                    "graph validation binds sources to ConsumerConfig"
+                )
+                topic = node.config.topic
+                config = self._log.ensure_topic(TopicConfig(topic))
+                for p in range(config.partitions):
+                    offsets[(topic, p)] = (
+                        self._log.start_offset if to == "earliest" else self._log.end_offset
+                    )(topic, p)
+            store = open_pipeline_state(self._data_dir, pipeline_id)
+            try:
+                store.reset_offsets(offsets)
+            finally:
+                store.close()
+            return offsets
+
     def info(self, pipeline_id: str) -> WorkerInfo | None:
         with self._lock:
             managed = self._pipelines.get(pipeline_id)
@@ -163,6 +198,7 @@ class Supervisor:
             self.pause(pipeline_id, timeout_s)
         self._closed.set()
         self._monitor.join()
+        self._log.close()
 
     # internals (called with the lock held)
 
@@ -197,10 +233,20 @@ class Supervisor:
 
     def _watch(self) -> None:
         while not self._closed.wait(MONITOR_INTERVAL_S):
+            # The watcher must outlive any failure: without it nothing restarts a worker.
             with self._lock:
                 for pipeline_id, managed in self._pipelines.items():
                     if managed.info.status == PipelineStatus.RUNNING and not managed.pausing:
-                        self._check(pipeline_id, managed)
+                        try:
+                            self._check(pipeline_id, managed)
+                        except Exception:
+                            log.exception("pipeline %s: supervising failed; will retry", pipeline_id)
+            if self._clock.monotonic() >= self._next_retention:
+                self._next_retention = self._clock.monotonic() + self._retention_check_s
+                try:
+                    self._log.enforce_retention()
+                except Exception:
+                    log.exception("retention sweep failed; retrying in %.0fs", self._retention_check_s)
 
     def _check(self, pipeline_id: str, managed: _Managed) -> None:
         now = self._clock.monotonic()
