@@ -15,7 +15,6 @@ import random
 import resource
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from streamcalc.log import AppendEntry, open_log
 from streamcalc.records import Record, encode_records
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.spec import write_spec
+from streamcalc.runtime.worker import worker_command
 from streamcalc.state import open_pipeline_state
 
 RESULTS = Path(__file__).parent / "results"
@@ -83,17 +83,7 @@ def run_w1(data_dir: Path) -> dict[str, Any]:
     store = open_pipeline_state(data_dir, "w1")
     commits: list[tuple[float, int]] = []
     started = time.perf_counter()
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamcalc.runtime.worker",
-            "--data-dir",
-            str(data_dir),
-            "--pipeline-id",
-            "w1",
-        ]
-    )
+    worker = subprocess.Popen(worker_command(data_dir, "w1"))
     try:
         while (done := store.checkpoint().offsets.get((IN, 0), 0)) < RECORDS:
             if not commits or commits[-1][1] != done:

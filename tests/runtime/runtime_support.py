@@ -6,7 +6,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from streamcalc.runtime.errorlane import error_topic
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.runner import Runner
 from streamcalc.runtime.spec import write_spec
+from streamcalc.runtime.worker import worker_command
 from streamcalc.state import LmdbStateStore, open_pipeline_state
 
 IN, OUT = "MEASURE_POINT_INTERNAL_o1", "MEASURE_POINT_CAL_o1"
@@ -159,15 +159,7 @@ class WorkerProcess:
         if failpoint:
             env["STREAMCALC_FAILPOINT"] = failpoint
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamcalc.runtime.worker",
-                "--data-dir",
-                str(data_dir),
-                "--pipeline-id",
-                pipeline_id,
-            ],
+            worker_command(data_dir, pipeline_id),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

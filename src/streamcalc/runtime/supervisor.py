@@ -18,7 +18,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from streamcalc.log import ResetTarget, TopicConfig, TopicPartition, open_log
 from streamcalc.pipeline import build_graph
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.spec import read_spec, write_spec
+from streamcalc.runtime.worker import worker_command
 from streamcalc.state import open_pipeline_state
 
 log = logging.getLogger(__name__)
@@ -213,15 +213,7 @@ class Supervisor:
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"{pipeline_id}.log", "ab") as out:
             managed.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamcalc.runtime.worker",
-                    "--data-dir",
-                    str(self._data_dir),
-                    "--pipeline-id",
-                    pipeline_id,
-                ],
+                worker_command(self._data_dir, pipeline_id),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -26,6 +26,19 @@ GC_GEN0_THRESHOLD = 10_000
 third of the data-path time in `make bench`."""
 
 
+def worker_command(data_dir: Path, pipeline_id: str) -> list[str]:
+    """The command line that runs a worker for `pipeline_id` (its spec must be written)."""
+    return [
+        sys.executable,
+        "-m",
+        "streamcalc.runtime.worker",
+        "--data-dir",
+        str(data_dir),
+        "--pipeline-id",
+        pipeline_id,
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="streamcalc-worker")
     parser.add_argument("--data-dir", type=Path, required=True)
