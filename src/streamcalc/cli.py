@@ -16,10 +16,11 @@ from rich.table import Table
 
 from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import AppendEntry, EmbeddedLog, TopicConfig, open_log, partition_for
-from streamcalc.pipeline import PipelineError, build_graph
+from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.records import OriginError, Record, decode_record, encode_record, normalise_origin
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.supervisor import Supervisor
+from streamcalc.state import check_pipeline_id
 
 app = typer.Typer(no_args_is_help=True, help="Stream processing for IoT measurement points.")
 log_app = typer.Typer(no_args_is_help=True, help="Topics of the embedded log of a data dir.")
@@ -38,22 +39,25 @@ def run(
 ) -> None:
     """Run pipelines on the embedded log and state until Ctrl-C; they resume where they paused."""
     options = RunnerOptions(max_batch_records=max_batch_records, rate_limit=rate_limit)
-    definitions = {p.stem: _load_json(p) for p in pipelines}
-    for pipeline_id, definition in definitions.items():
+    definitions: dict[str, dict[str, Any]] = {}
+    sources: dict[str, list[str]] = {}
+    for path in pipelines:
         try:
-            build_graph(definition)
-        except PipelineError as e:
-            err.print(f"[red]{pipeline_id}: {e}[/red]")
+            definition = load_pipeline_document(_load_json(path)).model_dump(exclude_none=True)
+            graph = build_graph(definition)
+            check_pipeline_id(path.stem)
+        except (PipelineError, ValueError) as e:
+            err.print(f"[red]{path}: {e}[/red]")
             raise typer.Exit(2) from e
+        definitions[path.stem] = definition
+        sources[path.stem] = [n.config.topic for n in graph.sources if isinstance(n.config, ConsumerConfig)]
     supervisor = Supervisor(data_dir)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
         for pipeline_id, definition in definitions.items():
             supervisor.start(pipeline_id, definition, options)
-            graph = build_graph(definition)
-            topics = [n.config.topic for n in graph.sources if isinstance(n.config, ConsumerConfig)]
-            console.print(f"[green]running[/green] {pipeline_id} (reads {', '.join(topics)})")
+            console.print(f"[green]running[/green] {pipeline_id} (reads {', '.join(sources[pipeline_id])})")
         console.print(
             f"data dir {data_dir}; feed it with `streamcalc log append TOPIC FILE --data-dir {data_dir}`, "
             f"read results with `streamcalc log read TOPIC --data-dir {data_dir}`. Ctrl-C pauses and exits."
@@ -167,3 +171,7 @@ def _parse_items(text: str) -> list[Any]:
         items = json.loads(stripped)
         return items if isinstance(items, list) else [items]
     return [json.loads(line) for line in stripped.splitlines() if line.strip()]
+
+
+if __name__ == "__main__":
+    app()

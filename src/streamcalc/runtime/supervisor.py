@@ -33,7 +33,7 @@ from streamcalc.pipeline import build_graph
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.spec import read_spec, write_spec
 from streamcalc.runtime.worker import worker_command
-from streamcalc.state import open_pipeline_state
+from streamcalc.state import check_pipeline_id, open_pipeline_state
 
 log = logging.getLogger(__name__)
 MONITOR_INTERVAL_S = 0.1
@@ -108,7 +108,8 @@ class Supervisor:
     def start(
         self, pipeline_id: str, definition: dict[str, Any], options: RunnerOptions | None = None
     ) -> None:
-        """Start from a definition (validated here); from PAUSED this is a resume."""
+        """Start from a definition (validated here, like the id)."""
+        check_pipeline_id(pipeline_id)
         build_graph(definition)
         with self._lock:
             current = self._pipelines.get(pipeline_id)

@@ -2,7 +2,7 @@
 
 from streamcalc.state.base import Checkpoint, StateKey, StateStore, StateWrites, TopicPartition
 from streamcalc.state.errors import OffsetRegression, StaleCheckpoint, StateError
-from streamcalc.state.lmdb import LmdbStateStore, open_pipeline_state
+from streamcalc.state.lmdb import LmdbStateStore, check_pipeline_id, open_pipeline_state
 
 __all__ = [
     "Checkpoint",
@@ -14,5 +14,6 @@ __all__ = [
     "StateStore",
     "StateWrites",
     "TopicPartition",
+    "check_pipeline_id",
     "open_pipeline_state",
 ]

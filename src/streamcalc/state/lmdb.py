@@ -149,9 +149,14 @@ class LmdbStateStore:
 
 def open_pipeline_state(data_dir: Path, pipeline_id: str) -> LmdbStateStore:
     """The store of one pipeline under a data dir (created on first use)."""
+    return LmdbStateStore(data_dir / "state" / check_pipeline_id(pipeline_id))
+
+
+def check_pipeline_id(pipeline_id: str) -> str:
+    """Pipeline ids name directories, so only safe names pass (ValueError otherwise)."""
     if not _PIPELINE_ID.fullmatch(pipeline_id):
         raise ValueError(f"invalid pipeline id {pipeline_id!r}: use letters, digits, '_', '-', '.'")
-    return LmdbStateStore(data_dir / "state" / pipeline_id)
+    return pipeline_id
 
 
 __all__ = ["LmdbStateStore", "open_pipeline_state"]

@@ -1,0 +1,153 @@
+"""The command line end to end: `streamcalc run` (what `make run` starts) and `streamcalc log`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from streamcalc.cli import app
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+runner = CliRunner()
+
+
+def cli(*args: str, input: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), input=input)
+    return result.exit_code, result.output
+
+
+def read(topic: str, data_dir: Path) -> list[dict[str, object]]:
+    code, out = cli("log", "read", topic, "--data-dir", str(data_dir))
+    assert code == 0, out
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_append_validates_records_and_read_shows_offsets(tmp_path: Path) -> None:
+    good = {
+        "orgId": "o",
+        "modelId": "m",
+        "modelIdPath": "/m",
+        "assetId": "a",
+        "pointId": "p",
+        "time": 1,
+        "value": 2,
+    }
+    lines = "\n".join(json.dumps(x) for x in [good, {**good, "time": -1}, {**good, "value": [1]}, good])
+
+    code, out = cli("log", "append", "T", "-", "--data-dir", str(tmp_path), input=lines)
+
+    assert code == 1
+    assert "appended 2 record(s) to T; rejected 2" in out
+    assert "message 1" in out and "$.time" in out and "message 2" in out
+    assert [(m["offset"], m["message"]["time"]) for m in read("T", tmp_path)] == [(0, 1), (1, 1)]
+
+
+def test_append_normalises_origin_messages(tmp_path: Path) -> None:
+    origin = {
+        "orgId": "o",
+        "modelId": "m",
+        "payload": [
+            {"assetId": "a", "time": 5, "measurepoints": {"p": 1.5, "q": {"value": 2, "quality": 9}}}
+        ],
+    }
+
+    code, out = cli(
+        "log", "append", "O", "-", "--origin", "--data-dir", str(tmp_path), input=json.dumps(origin)
+    )
+
+    assert code == 0, out
+    assert [(m["message"]["pointId"], m["message"]["value"]) for m in read("O", tmp_path)] == [
+        ("p", 1.5),
+        ("q", 2),
+    ]
+
+
+def test_run_rejects_an_invalid_pipeline_with_the_stage_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"stages": [{"instanceName": "PointSelector_01", "config": {}}]}))
+
+    code, out = cli("run", str(bad), "--data-dir", str(tmp_path))
+
+    out = " ".join(out.split())  # rich wraps long lines
+    assert code == 2 and "stage PointSelector_01: config.points: Field required" in out
+
+
+def test_run_processes_appended_records_and_pauses_on_ctrl_c(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamcalc.cli",
+            "run",
+            str(EXAMPLES / "energy-sum.json"),
+            "--data-dir",
+            str(data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "running energy-sum" in proc.stdout.readline()
+        code, out = cli(
+            "log",
+            "append",
+            "MEASURE_POINT_INTERNAL_demo",
+            str(EXAMPLES / "records.ndjson"),
+            "--data-dir",
+            str(data),
+        )
+        assert code == 0, out
+        deadline = time.monotonic() + 30
+        while len(sums := read("MEASURE_POINT_CAL_demo", data)) < 3:
+            assert time.monotonic() < deadline, "no results"
+            time.sleep(0.05)
+        assert [(s["message"]["assetId"], s["message"]["value"]) for s in sums] == [  # type: ignore[index]
+            ("meter-1", 1.5),
+            ("meter-1", 3.5),
+            ("meter-2", 4),
+        ]
+        errors = read("STREAMCALC_ERROR_energy-sum", data)
+        assert len(errors) == 1 and "not a number" in errors[0]["message"]["reason"]  # type: ignore[index]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "paused; state and offsets are kept" in out
+
+
+def test_run_reads_streamsets_exports(tmp_path: Path) -> None:
+    export = {
+        "pipelineConfig": {
+            "stages": [
+                {
+                    "instanceName": "EDHKafkaConsumerUser_01",
+                    "stageName": "com_streamsets_pipeline_stage_origin_kafka_cluster_KafkaDSourceUser",
+                    "configuration": [{"name": "kafkaConfigBean.topic", "value": "IN"}],
+                    "outputLanes": ["a"],
+                },
+                {
+                    "instanceName": "Mystery_01",
+                    "stageName": "com_example_MysteryDProcessor",
+                    "configuration": [],
+                    "inputLanes": ["a"],
+                    "outputLanes": ["b"],
+                },
+            ]
+        }
+    }
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(export))
+
+    code, out = cli("run", str(path), "--data-dir", str(tmp_path))
+
+    out = " ".join(out.split())  # rich wraps long lines
+    assert code == 2 and "stage Mystery_01: stageName: unknown operator MysteryDProcessor" in out
