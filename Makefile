@@ -18,8 +18,13 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.runtime
 
+# The demo org and account `make run` makes sure exist (local use only).
+DEMO := STREAMCALC_BOOTSTRAP_ORG_ID=demo STREAMCALC_BOOTSTRAP_APP_KEY=demo-app-key \
+	STREAMCALC_BOOTSTRAP_APP_SECRET=demo-app-secret
+
 run: $(VENV)/.runtime
-	$(BIN)/streamcalc run examples/energy-sum.json --data-dir $(DATA_DIR)
+	@echo "Try it: .venv/bin/python examples/api_demo.py (the Python SDK against this service)"
+	@$(DEMO) $(BIN)/streamcalc serve --host 127.0.0.1 --port 8080 --data-dir $(DATA_DIR)
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q

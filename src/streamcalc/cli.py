@@ -20,11 +20,14 @@ from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_docume
 from streamcalc.records import OriginError, Record, decode_record, encode_record, normalise_origin
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.supervisor import Supervisor
+from streamcalc.service.catalog import open_catalog
 from streamcalc.state import check_pipeline_id
 
 app = typer.Typer(no_args_is_help=True, help="Stream processing for IoT measurement points.")
 log_app = typer.Typer(no_args_is_help=True, help="Topics of the embedded log of a data dir.")
 app.add_typer(log_app, name="log")
+accounts_app = typer.Typer(no_args_is_help=True, help="Service accounts (appKey/appSecret) of a data dir.")
+app.add_typer(accounts_app, name="accounts")
 console = Console()
 err = Console(stderr=True)
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where logs, state and specs live.")]
@@ -68,6 +71,34 @@ def run(
     finally:
         supervisor.close()
         console.print("paused; state and offsets are kept")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    data_dir: DataDir = Path(".data"),
+) -> None:
+    """Serve the EnOS Stream Processing API v2.x (plus ingest/consume) until Ctrl-C.
+
+    STREAMCALC_BOOTSTRAP_ORG_ID / _APP_KEY / _APP_SECRET, when all set, make sure that org
+    and service account exist. Running pipelines pause on exit and resume on the next start.
+    """
+    import uvicorn  # here, not at the top: the other commands should not pay for the web stack
+
+    from streamcalc.service.app import create_app
+    from streamcalc.service.settings import ServiceSettings
+
+    settings = ServiceSettings.from_env(data_dir)
+    if settings.bootstrap is not None:
+        console.print(
+            f"org [bold]{settings.bootstrap.org_id}[/bold] with appKey "
+            f"[bold]{settings.bootstrap.app_key}[/bold] (secret from STREAMCALC_BOOTSTRAP_APP_SECRET)"
+        )
+    console.print(
+        f"EnOS Stream Processing API on http://{host}:{port} (OpenAPI at /docs); data dir {data_dir}"
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 @log_app.command("append")
@@ -138,6 +169,24 @@ def topics(data_dir: DataDir = Path(".data")) -> None:
         console.print(_topics_table(log_))
     finally:
         log_.close()
+
+
+@accounts_app.command("create")
+def create_account(
+    org_id: Annotated[str, typer.Option("--org-id", help="The org (OU) the account acts for.")],
+    data_dir: DataDir = Path(".data"),
+) -> None:
+    """Create a service account; prints {"orgId", "appKey", "appSecret"} as one JSON object."""
+    catalog = open_catalog(data_dir)
+    try:
+        account = catalog.create_account(org_id)
+    except ValueError as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from e
+    finally:
+        catalog.close()
+    doc = {"orgId": account.org_id, "appKey": account.app_key, "appSecret": account.app_secret}
+    sys.stdout.write(json.dumps(doc) + "\n")
 
 
 def _topics_table(log_: EmbeddedLog) -> Table:

@@ -148,9 +148,10 @@ def test_status_guards(tmp_path: Path, supervisor: Supervisor) -> None:
     with pytest.raises(LifecycleError, match="RUNNING"):
         supervisor.resume("p1")
     supervisor.pause("p1")
-    for action in (supervisor.pause, lambda p: supervisor.start(p, sum_pipeline())):
-        with pytest.raises(LifecycleError, match="PAUSED"):
-            action("p1")
+    with pytest.raises(LifecycleError, match="PAUSED"):
+        supervisor.pause("p1")
+    supervisor.start("p1", sum_pipeline(), FAST)  # from PAUSED, start resumes
+    assert status(supervisor) == PipelineStatus.RUNNING
     supervisor.stop("p1")
     with pytest.raises(LifecycleError, match="STOPPED"):
         supervisor.stop("p1")

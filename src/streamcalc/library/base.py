@@ -74,10 +74,15 @@ class OperatorType(Generic[C]):
     state_type: type[msgspec.Struct] | None = None
     state_version: int = 1
     """Bump when the encoding of `state_type` changes incompatibly."""
+    state_view: Callable[[str, str, Any], dict[str, Any]] | None = None
+    """(assetId, pointId, decoded state) -> the Get Stage State item, shaped by the state kind."""
 
     def __post_init__(self) -> None:
-        if (self.state_kind == "none") != (self.state_type is None):
-            raise TypeError(f"operator {self.name}: a state type goes with a state kind other than 'none'")
+        stateless = self.state_kind == "none"
+        if stateless != (self.state_type is None) or stateless != (self.state_view is None):
+            raise TypeError(
+                f"operator {self.name}: a state type and view go with a state kind other than 'none'"
+            )
         if (self.role == "processor") != (self.build is not None):
             raise TypeError(
                 f"operator {self.name}: processors need a builder; sources and destinations have none"

@@ -11,7 +11,7 @@ order (a key's rules are fixed by its point and model, so the list lines up with
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -157,6 +157,16 @@ def _emit(record: Record, rule: _Rule, window: Window) -> Record:
     )
 
 
+def state_item(asset_id: str, point_id: str, state: SumState) -> dict[str, Any]:
+    """Get Stage State item (kind `window`): the open window of each rule with its partial sum."""
+    windows = [
+        {"outputPoint": w.output, "startTime": w.start, "endTime": w.end, "sum": w.sum, "count": w.count}
+        for w in state.windows
+        if w.count
+    ]
+    return {"assetId": asset_id, "pointId": point_id, "windows": windows}
+
+
 SIMPLIFIED_TIME_WINDOW_AGGREGATOR = register_operator(
     OperatorType(
         "SimplifiedTimeWindowAggregator",
@@ -164,5 +174,6 @@ SIMPLIFIED_TIME_WINDOW_AGGREGATOR = register_operator(
         SimplifiedTimeWindowAggregator,
         state_kind="window",
         state_type=SumState,
+        state_view=state_item,
     )
 )

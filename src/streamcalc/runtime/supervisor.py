@@ -108,12 +108,15 @@ class Supervisor:
     def start(
         self, pipeline_id: str, definition: dict[str, Any], options: RunnerOptions | None = None
     ) -> None:
-        """Start from a definition (validated here, like the id)."""
+        """Run `definition` (validated here, like the id) from the committed state and offsets.
+
+        From PAUSED this resumes with the given (possibly newly released) definition.
+        """
         check_pipeline_id(pipeline_id)
         build_graph(definition)
         with self._lock:
             current = self._pipelines.get(pipeline_id)
-            if current and current.info.status in (PipelineStatus.RUNNING, PipelineStatus.PAUSED):
+            if current and current.info.status == PipelineStatus.RUNNING:
                 raise LifecycleError(pipeline_id, "start", current.info.status)
             write_spec(self._data_dir, pipeline_id, definition, options or RunnerOptions())
             managed = _Managed(WorkerInfo(PipelineStatus.RUNNING))
@@ -144,11 +147,15 @@ class Supervisor:
                 managed.info.status = PipelineStatus.PAUSED
 
     def stop(self, pipeline_id: str, timeout_s: float = PAUSE_TIMEOUT_S) -> None:
-        """EnOS stop: halt, then clear the pipeline's stage state and source offsets."""
+        """EnOS stop: halt, then clear the pipeline's stage state and source offsets.
+
+        Also for a pipeline this supervisor never ran (paused before a restart, say).
+        """
+        check_pipeline_id(pipeline_id)
         with self._lock:
             managed = self._pipelines.get(pipeline_id)
             status = managed.info.status if managed else None
-        if status is None or status == PipelineStatus.STOPPED:
+        if status == PipelineStatus.STOPPED:
             raise LifecycleError(pipeline_id, "stop", status)
         if status == PipelineStatus.RUNNING:
             self.pause(pipeline_id, timeout_s)
@@ -158,16 +165,20 @@ class Supervisor:
         finally:
             store.close()
         with self._lock:
-            self._pipelines[pipeline_id].info = WorkerInfo(PipelineStatus.STOPPED)
+            self._pipelines[pipeline_id] = _Managed(WorkerInfo(PipelineStatus.STOPPED))
 
-    def reset_offsets(self, pipeline_id: str, to: ResetTarget) -> dict[TopicPartition, int]:
-        """Move the pipeline's source offsets to the earliest or latest input (PAUSED or STOPPED)."""
+    def reset_offsets(
+        self, pipeline_id: str, to: ResetTarget, definition: dict[str, Any] | None = None
+    ) -> dict[TopicPartition, int]:
+        """Move the source offsets of `definition` (default: the last one run) to the earliest
+        or latest input. Not while a worker runs: its next commit would be fenced anyway."""
+        check_pipeline_id(pipeline_id)
         with self._lock:
             managed = self._pipelines.get(pipeline_id)
             status = managed.info.status if managed else None
-            if status not in (PipelineStatus.PAUSED, PipelineStatus.STOPPED):
+            if status == PipelineStatus.RUNNING or (status is None and definition is None):
                 raise LifecycleError(pipeline_id, "reset the offsets of", status)
-            graph = build_graph(read_spec(self._data_dir, pipeline_id).definition)
+            graph = build_graph(definition or read_spec(self._data_dir, pipeline_id).definition)
             offsets: dict[TopicPartition, int] = {}
             for node in graph.sources:
                 assert isinstance(node.config, ConsumerConfig), (

@@ -1,0 +1,133 @@
+"""The catalog contract: orgs, service accounts, tokens, pipelines, status history, audit.
+
+One implementation per database (SQLite now; PostgreSQL later) behind this Protocol. Every
+pipeline read takes the caller's orgId and answers None for a pipeline of another org, so
+org isolation (architecture invariant 5) is enforced at the lowest layer, not per route.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+PipelineStatus = Literal["DRAFT", "PUBLISHED", "RUNNING", "PAUSED", "STOPPED", "RUN_ERROR"]
+"""DRAFT = saved, never released (EnOS lists these with ifReleased=false)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    app_key: str
+    org_id: str
+    app_secret: str
+    """Kept retrievable: request signatures are sha256(... + appSecret), so the server needs it."""
+    created_ms: int
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    app_key: str
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class PipelineRecord:
+    pipeline_id: str
+    org_id: str
+    name: str
+    status: PipelineStatus
+    design: dict[str, Any]
+    """The saved (design) pipelineJson."""
+    released: dict[str, Any] | None
+    """The pipelineJson of the last release; what start runs."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """EnOS fields kept as given: version, templateType, templateName, messageChannel, desc, ..."""
+    release_version: int = 0
+    updated_ms: int = 0
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    pipeline_id: str
+    status: PipelineStatus
+    at_ms: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    org_id: str
+    actor: str
+    """The appKey that made the call."""
+    action: str
+    pipeline_id: str | None
+    detail: dict[str, Any]
+    at_ms: int
+
+
+class Catalog(Protocol):
+    # orgs and accounts
+    def ensure_org(self, org_id: str) -> None: ...
+
+    def create_account(
+        self, org_id: str, app_key: str | None = None, app_secret: str | None = None
+    ) -> Account:
+        """A new service account of `org_id` (created if missing); keys are generated when not given.
+        An existing app_key with a different org or secret raises ValueError."""
+        ...
+
+    def account(self, app_key: str) -> Account | None: ...
+
+    # access tokens (stored as sha256 hex of the token, never the token itself)
+    def save_token(self, token_hash: str, grant: TokenGrant) -> None: ...
+
+    def token(self, token_hash: str) -> TokenGrant | None: ...
+
+    def delete_expired_tokens(self, now_ms: int) -> int: ...
+
+    # pipelines (every read and write is scoped to org_id)
+    def create_pipeline(
+        self, org_id: str, name: str, design: dict[str, Any], meta: dict[str, Any]
+    ) -> PipelineRecord: ...
+
+    def save_pipeline(
+        self,
+        org_id: str,
+        pipeline_id: str,
+        *,
+        name: str | None,
+        design: dict[str, Any] | None,
+        meta: dict[str, Any],
+    ) -> PipelineRecord | None:
+        """Update the design version (only the fields given; meta is merged). None if not in org."""
+        ...
+
+    def release_pipeline(self, org_id: str, pipeline_id: str) -> PipelineRecord | None:
+        """Copy design to released, bump release_version, status PUBLISHED (a PAUSED pipeline
+        stays PAUSED: it keeps its position and state, and resumes with the new release).
+        None if not in org."""
+        ...
+
+    def pipeline(self, org_id: str, pipeline_id: str) -> PipelineRecord | None: ...
+
+    def pipelines(
+        self, org_id: str, *, released: bool, offset: int, limit: int
+    ) -> tuple[int, list[PipelineRecord]]:
+        """(total count, one page) of released (status != DRAFT) or draft pipelines, oldest first."""
+        ...
+
+    def running_pipelines(self) -> list[PipelineRecord]:
+        """Pipelines of every org whose status is RUNNING (to resume after a service restart)."""
+        ...
+
+    def set_status(
+        self, org_id: str, pipeline_id: str, status: PipelineStatus, reason: str | None = None
+    ) -> None: ...
+
+    def status_history(self, org_id: str, pipeline_id: str) -> list[StatusChange]: ...
+
+    # audit
+    def audit(self, entry: AuditEntry) -> None: ...
+
+    def audit_log(self, org_id: str, pipeline_id: str | None = None) -> list[AuditEntry]: ...
+
+    def close(self) -> None: ...

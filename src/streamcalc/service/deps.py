@@ -1,0 +1,56 @@
+"""Request dependencies: the raw body, the authenticated caller and the org it may act for."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from streamcalc.service import codes
+from streamcalc.service.auth import Authenticator, AuthError, Principal
+from streamcalc.service.errors import ApiError
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+def authenticate(request: Request, body: Annotated[bytes, Depends(raw_body)]) -> Principal:
+    """EnOS signed headers (apim-accesstoken + apim-timestamp + apim-signature) or a Bearer token."""
+    auth: Authenticator = request.app.state.authenticator
+    headers = request.headers
+    token = headers.get("apim-accesstoken")
+    try:
+        if token:
+            return auth.verify(
+                token,
+                headers.get("apim-timestamp", ""),
+                headers.get("apim-signature", ""),
+                list(request.query_params.multi_items()),
+                body,
+            )
+        scheme, _, bearer = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and bearer:
+            return auth.verify_bearer(bearer.strip())
+    except AuthError as e:
+        raise ApiError(codes.UNAUTHORIZED, e.msg, http_status=401) from e
+    raise ApiError(codes.UNAUTHORIZED, "missing apim-accesstoken or Authorization: Bearer", http_status=401)
+
+
+def org_id(request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> str:
+    """The orgId of the request, which must be the caller's own (61106 otherwise)."""
+    org = request.query_params.get("orgId")
+    if not org:
+        raise ApiError(codes.MISSING_PARAM, "Missing param orgId")
+    if org != principal.org_id:
+        raise ApiError(codes.WRONG_PIPELINE_OR_ORG, "Wrong pipelineId or OU has no privilege")
+    return org
+
+
+def caller(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    return principal
+
+
+OrgId = Annotated[str, Depends(org_id)]
+Caller = Annotated[Principal, Depends(caller)]
+Body = Annotated[bytes, Depends(raw_body)]

@@ -1,0 +1,258 @@
+"""Pipeline lifecycle for the API: the catalog holds status, the supervisor runs workers.
+
+The status machine follows EnOS: save (DRAFT or any) -> release (not RUNNING; 61169) ->
+PUBLISHED -> start (PUBLISHED/STOPPED/PAUSED/RUN_ERROR; 61165) -> RUNNING -> pause
+(RUNNING only; 61152) -> PAUSED -> start resumes; stop (RUNNING/PAUSED/RUN_ERROR; 61152)
+-> STOPPED with state and offsets cleared; reset offset (not RUNNING).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from streamcalc.clock import SYSTEM_CLOCK, Clock
+from streamcalc.library.io import ConsumerConfig
+from streamcalc.log import EmbeddedLog, ResetTarget
+from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
+from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.supervisor import PipelineStatus as WorkerStatus
+from streamcalc.runtime.supervisor import Supervisor
+from streamcalc.service import codes
+from streamcalc.service.catalog import Catalog, PipelineRecord
+from streamcalc.service.errors import ApiError
+from streamcalc.state import open_pipeline_state
+
+LAG_SAMPLES_KEPT = 360
+_META_FIELDS = ("version", "templateType", "templateName", "messageChannel", "desc", "executionMode")
+
+
+class PipelineService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        supervisor: Supervisor,
+        log: EmbeddedLog,
+        data_dir: Path,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._catalog = catalog
+        self._supervisor = supervisor
+        self._log = log
+        self._data_dir = data_dir
+        self._clock = clock
+        self._lock = threading.Lock()  # one lifecycle action at a time (EnOS 61121 does the same per org)
+        self._lag: dict[str, deque[dict[str, int]]] = {}
+
+    # queries
+
+    def find(self, org_id: str, pipeline_id: str) -> PipelineRecord | None:
+        """The pipeline if it is in `org_id`, with its status brought up to date."""
+        record = self._catalog.pipeline(org_id, pipeline_id)
+        return None if record is None else self._reconciled(record)
+
+    def require(self, org_id: str, pipeline_id: str) -> PipelineRecord:
+        record = self.find(org_id, pipeline_id)
+        if record is None:
+            raise ApiError(codes.PIPELINE_NOT_FOUND, "Stream processing pipeline does not exist.")
+        return record
+
+    def details(self, org_id: str, pipeline_id: str, released: bool) -> dict[str, Any]:
+        record = self.require(org_id, pipeline_id)
+        definition = record.released if released else record.design
+        if released and definition is None:
+            raise ApiError(codes.PIPELINE_NOT_FOUND, "Stream processing pipeline has no released version.")
+        return {**self._summary(record), "pipelineJson": definition}
+
+    def list(self, org_id: str, *, released: bool, page_no: int, page_size: int) -> dict[str, Any]:
+        count, page = self._catalog.pipelines(
+            org_id, released=released, offset=(page_no - 1) * page_size, limit=page_size
+        )
+        return {"count": count, "pipelines": [self._summary(self._reconciled(r)) for r in page]}
+
+    def offset_lag(self, org_id: str, pipeline_id: str) -> dict[str, Any]:
+        record = self.require(org_id, pipeline_id)
+        definition = record.released or record.design
+        return {
+            "pipelineId": pipeline_id,
+            "topicName": _source_topics(definition)[0],
+            "lagAndOffset": list(self._lag.get(pipeline_id, ())),
+        }
+
+    # actions
+
+    def save(self, org_id: str, pipeline_id: str | None, body: dict[str, Any]) -> str:
+        name = body.get("name", body.get("pipelineName"))
+        if name is not None and not isinstance(name, str):
+            raise ApiError(codes.CONFIG_INVALID, "name must be a string")
+        design = _pipeline_json(body.get("pipelineJson")) if "pipelineJson" in body else None
+        meta = {k: body[k] for k in _META_FIELDS if k in body}
+        with self._lock:
+            if pipeline_id is None:
+                if design is None:
+                    raise ApiError(
+                        codes.CONFIG_INVALID,
+                        "The Stream configuration JSON is invalid: pipelineJson is missing",
+                    )
+                return self._catalog.create_pipeline(org_id, name or "", design, meta).pipeline_id
+            saved = self._catalog.save_pipeline(org_id, pipeline_id, name=name, design=design, meta=meta)
+            if saved is None:
+                raise ApiError(codes.PIPELINE_NOT_FOUND, "Stream processing pipeline does not exist.")
+            return saved.pipeline_id
+
+    def release(self, org_id: str, pipeline_id: str) -> None:
+        with self._lock:
+            record = self.require(org_id, pipeline_id)
+            if record.status == "RUNNING":
+                raise ApiError(
+                    codes.RELEASE_DENIED,
+                    "Failed to release the stream processing pipeline because it is not stopped or paused.",
+                )
+            _pipeline_json(record.design)
+            self._catalog.release_pipeline(org_id, pipeline_id)
+
+    def start(self, org_id: str, pipeline_id: str, body: dict[str, Any]) -> None:
+        options = RunnerOptions(rate_limit=_rate(body.get("kafkaRate")))
+        with self._lock:
+            record = self.require(org_id, pipeline_id)
+            if record.status in ("DRAFT", "RUNNING") or record.released is None:
+                raise ApiError(
+                    codes.CANNOT_START,
+                    f"Stream processing job with status [{record.status}] cannot be started.",
+                )
+            self._supervisor.start(pipeline_id, _pipeline_json(record.released), options)
+            self._catalog.set_status(org_id, pipeline_id, "RUNNING")
+            self._lag[pipeline_id] = deque(maxlen=LAG_SAMPLES_KEPT)
+
+    def pause(self, org_id: str, pipeline_id: str) -> None:
+        """Answers once the worker committed and exited: no batch in flight."""
+        with self._lock:
+            record = self.require(org_id, pipeline_id)
+            if record.status != "RUNNING":
+                raise ApiError(
+                    codes.STATUS_CHANGE_DENIED,
+                    f"Status of the stream processing job cannot be changed "
+                    f"from [{record.status}] to Paused.",
+                )
+            self._supervisor.pause(pipeline_id)
+            self._catalog.set_status(org_id, pipeline_id, "PAUSED")
+
+    def stop(self, org_id: str, pipeline_id: str) -> None:
+        with self._lock:
+            record = self.require(org_id, pipeline_id)
+            if record.status not in ("RUNNING", "PAUSED", "RUN_ERROR"):
+                raise ApiError(
+                    codes.STATUS_CHANGE_DENIED,
+                    f"Status of the stream processing job cannot be changed "
+                    f"from [{record.status}] to Stopped.",
+                )
+            self._supervisor.stop(pipeline_id)
+            self._catalog.set_status(org_id, pipeline_id, "STOPPED")
+
+    def reset_offset(self, org_id: str, pipeline_id: str, to: ResetTarget) -> None:
+        with self._lock:
+            record = self.require(org_id, pipeline_id)
+            if record.status not in ("PAUSED", "STOPPED") or record.released is None:
+                raise ApiError(
+                    codes.RESET_FAILED,
+                    f"The offset of a [{record.status}] pipeline cannot be reset; pause or stop it first.",
+                )
+            self._supervisor.reset_offsets(pipeline_id, to, _pipeline_json(record.released))
+
+    def resume_running(self) -> None:
+        """After a service restart: pipelines the catalog says are RUNNING get their workers back."""
+        for record in self._catalog.running_pipelines():
+            if record.released is not None:
+                self._supervisor.start(record.pipeline_id, record.released, RunnerOptions())
+                self._lag[record.pipeline_id] = deque(maxlen=LAG_SAMPLES_KEPT)
+
+    def sample_lag(self) -> None:
+        """One {lag, offset, ts} sample per running pipeline, from the committed offsets."""
+        now = self._clock.wall_ms()
+        for pipeline_id, samples in list(self._lag.items()):
+            info = self._supervisor.info(pipeline_id)
+            if info is None or info.status != WorkerStatus.RUNNING:
+                continue
+            spec_topic = self._sampled_topic(pipeline_id)
+            if spec_topic is None:
+                continue
+            store = open_pipeline_state(self._data_dir, pipeline_id)
+            try:
+                offsets = store.checkpoint().offsets
+            finally:
+                store.close()
+            topic_config = self._log.topic(spec_topic)
+            partitions = range(topic_config.partitions if topic_config else 0)
+            offset = sum(offsets.get((spec_topic, p), 0) for p in partitions)
+            end = sum(self._log.end_offset(spec_topic, p) for p in partitions)
+            samples.append({"lag": end - offset, "offset": offset, "ts": now})
+
+    # internals
+
+    def _sampled_topic(self, pipeline_id: str) -> str | None:
+        for record in self._catalog.running_pipelines():
+            if record.pipeline_id == pipeline_id and record.released is not None:
+                return _source_topics(record.released)[0]
+        return None
+
+    def _reconciled(self, record: PipelineRecord) -> PipelineRecord:
+        """A RUNNING pipeline whose worker gave up is RUN_ERROR; the catalog learns it here."""
+        if record.status == "RUNNING":
+            info = self._supervisor.info(record.pipeline_id)
+            if info is not None and info.status == WorkerStatus.RUN_ERROR:
+                self._catalog.set_status(
+                    record.org_id, record.pipeline_id, "RUN_ERROR", "worker failed repeatedly"
+                )
+                return self._catalog.pipeline(record.org_id, record.pipeline_id) or record
+        return record
+
+    @staticmethod
+    def _summary(record: PipelineRecord) -> dict[str, Any]:
+        return {
+            "orgId": record.org_id,
+            "pipelineId": record.pipeline_id,
+            "pipelineName": record.name,
+            "status": record.status,
+            "updateTime": record.updated_ms,
+            "templateType": record.meta.get("templateType", 1),
+            "executionMode": record.meta.get("executionMode", 0),
+            **{k: v for k, v in record.meta.items() if k not in ("templateType", "executionMode")},
+        }
+
+
+def _pipeline_json(raw: Any) -> dict[str, Any]:
+    """pipelineJson as an object or a JSON string, native or StreamSets; 61100 if invalid."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise ApiError(codes.CONFIG_INVALID, f"The Stream configuration JSON is invalid: {e}") from e
+    if not isinstance(raw, dict):
+        raise ApiError(codes.CONFIG_INVALID, "The Stream configuration JSON is invalid: expected an object")
+    try:
+        definition = load_pipeline_document(raw).model_dump(exclude_none=True)
+        build_graph(definition)
+    except PipelineError as e:
+        raise ApiError(codes.CONFIG_INVALID, f"The Stream configuration JSON is invalid: {e}") from e
+    return definition
+
+
+def _source_topics(definition: dict[str, Any]) -> list[str]:
+    graph = build_graph(definition)
+    return [n.config.topic for n in graph.sources if isinstance(n.config, ConsumerConfig)]
+
+
+def _rate(raw: Any) -> float:
+    """kafkaRate in records/s, as a number or a numeric string (EnOS SDKs send both); absent = no limit."""
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        rate = float(raw)
+    except (TypeError, ValueError) as e:
+        raise ApiError(codes.CONFIG_INVALID, f"kafkaRate must be a number, got {raw!r}") from e
+    if rate < 0:
+        raise ApiError(codes.CONFIG_INVALID, f"kafkaRate must be >= 0, got {raw!r}")
+    return rate

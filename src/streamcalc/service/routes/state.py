@@ -1,0 +1,67 @@
+"""Get / Delete Stage State (the stage of a pipeline, for assets x points)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from streamcalc.service import codes
+from streamcalc.service.catalog import AuditEntry, Catalog
+from streamcalc.service.deps import Body, Caller, OrgId
+from streamcalc.service.envelope import envelope
+from streamcalc.service.errors import ApiError
+from streamcalc.service.pipelines import PipelineService
+from streamcalc.service.stage_state import get_items, parse_request, stateful_stage
+from streamcalc.state import open_pipeline_state
+
+router = APIRouter(prefix="/streaming/v2.0", tags=["stage state"])
+log = logging.getLogger(__name__)
+
+
+@router.post("/stage-state", summary="Get or Delete Stage State (action=get | delete)")
+def stage_state(request: Request, org: OrgId, caller: Caller, body: Body, action: str = "") -> JSONResponse:
+    if action not in ("get", "delete"):
+        raise ApiError(codes.MISSING_PARAM, "Missing param action: get or delete")
+    req = parse_request(body)
+    pipelines: PipelineService = request.app.state.pipelines
+    catalog: Catalog = request.app.state.catalog
+    record = pipelines.find(org, req.pipeline_id)
+    if record is None:
+        raise ApiError(codes.WRONG_PIPELINE_OR_ORG, "Wrong pipelineId or OU has no privilege")
+    definition = record.released or record.design
+    op = stateful_stage(definition, req.stage)
+    if action == "delete" and record.status != "PAUSED":
+        raise ApiError(
+            codes.STAGE_STATE_OTHER,
+            f"Stage state can only be deleted while the pipeline is PAUSED; it is {record.status}",
+        )
+    store = open_pipeline_state(request.app.state.settings.data_dir, req.pipeline_id)
+    try:
+        if action == "get":
+            return envelope(request, {"items": get_items(store, op, req)})
+        deleted = store.delete_keys(req.stage, req.asset_ids, req.point_ids)
+    finally:
+        store.close()
+    detail = {
+        "stage": req.stage,
+        "assets": len(req.asset_ids),
+        "points": len(req.point_ids),
+        "keysRequested": len(req.asset_ids) * len(req.point_ids),
+        "keysDeleted": deleted,
+    }
+    catalog.audit(
+        AuditEntry(
+            org,
+            caller.app_key,
+            "deleteStageState",
+            req.pipeline_id,
+            detail,
+            request.app.state.clock.wall_ms(),
+        )
+    )
+    log.info(
+        "org %s: %s deleted %d state keys of %s/%s", org, caller.app_key, deleted, req.pipeline_id, req.stage
+    )
+    return envelope(request, True)

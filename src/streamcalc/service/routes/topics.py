@@ -1,0 +1,102 @@
+"""Ingest and consume (our extension): records in and out of an org's topics, same auth."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from streamcalc.log import (
+    AppendEntry,
+    EmbeddedLog,
+    InvalidTopic,
+    TopicConfig,
+    check_topic_name,
+    partition_for,
+)
+from streamcalc.records import OriginError, Record, decode_record, encode_record, normalise_origin
+from streamcalc.service import codes
+from streamcalc.service.deps import Body, OrgId
+from streamcalc.service.envelope import envelope
+from streamcalc.service.errors import ApiError
+
+router = APIRouter(prefix="/streaming/v2.0/topics", tags=["topics"])
+MAX_READ = 10_000
+
+
+def _topic(topic: str, org: str) -> str:
+    """A topic belongs to the org whose id ends its name (MEASURE_POINT_INTERNAL_{orgId}, ...)."""
+    try:
+        check_topic_name(topic)
+    except InvalidTopic as e:
+        raise ApiError(codes.MISSING_PARAM, f"Missing param topic: {e}") from e
+    if not topic.endswith(f"_{org}"):
+        raise ApiError(codes.WRONG_PIPELINE_OR_ORG, "Wrong pipelineId or OU has no privilege")
+    return topic
+
+
+@router.post("/{topic}/records", summary="Append internal or origin-format records to a topic")
+def ingest(request: Request, topic: str, org: OrgId, body: Body) -> JSONResponse:
+    name = _topic(topic, org)
+    try:
+        items = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ApiError(codes.MISSING_PARAM, f"Missing param body: {e}") from e
+    if not isinstance(items, list):
+        raise ApiError(codes.MISSING_PARAM, "Missing param body: expected a JSON array of records")
+    records: list[Record] = []
+    rejected: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        for reason in _collect(item, org, records):
+            rejected.append({"index": i, "reason": reason})
+    log: EmbeddedLog = request.app.state.log
+    partitions = log.ensure_topic(TopicConfig(name)).partitions
+    per_partition: dict[int, list[bytes]] = {}
+    for r in records:
+        per_partition.setdefault(partition_for(r.assetId, r.pointId, partitions), []).append(encode_record(r))
+    log.append([AppendEntry(name, p, msgs) for p, msgs in sorted(per_partition.items())])
+    return envelope(request, {"count": len(records), "rejected": rejected})
+
+
+@router.get("/{topic}/records", summary="Read records of a topic from an offset")
+def consume(
+    request: Request, topic: str, org: OrgId, offset: int = 0, limit: int = 100, partition: int = 0
+) -> JSONResponse:
+    name = _topic(topic, org)
+    if offset < 0 or not 1 <= limit <= MAX_READ or partition < 0:
+        raise ApiError(
+            codes.MISSING_PARAM, f"Missing param offset/limit/partition: offset >= 0, limit 1..{MAX_READ}"
+        )
+    log: EmbeddedLog = request.app.state.log
+    config = log.topic(name)
+    if config is None or partition >= config.partitions:
+        return envelope(request, {"records": [], "nextOffset": offset})
+    result = log.read(name, partition, offset, limit)
+    records = [
+        {"offset": result.offset + i, "partition": partition, "record": json.loads(m)}
+        for i, m in enumerate(result.messages)
+    ]
+    return envelope(request, {"records": records, "nextOffset": result.next_offset})
+
+
+def _collect(item: Any, org: str, out: list[Record]) -> list[str]:
+    """Validate one item (internal record or origin message) into `out`; returns why parts failed."""
+    if not isinstance(item, dict):
+        return ["expected a JSON object"]
+    raw = msgspec.json.encode(item)
+    try:
+        if "payload" in item:
+            good, bad = normalise_origin(raw)
+            errors = [f"{e.asset_id}/{e.point_id}: {e.reason}" for e in bad]
+        else:
+            good, errors = [decode_record(raw)], []
+    except (msgspec.DecodeError, OriginError) as e:
+        return [f"invalid record: {e}"]
+    foreign = [r for r in good if r.orgId != org]
+    if foreign:
+        return [*errors, f"orgId {foreign[0].orgId} is not the caller's org"]
+    out.extend(good)
+    return errors

@@ -1,0 +1,44 @@
+"""Service settings: arguments first, then STREAMCALC_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class Bootstrap(BaseModel):
+    """An org and service account that `serve` makes sure exist (e.g. for a demo or first run)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    org_id: str
+    app_key: str
+    app_secret: SecretStr
+
+
+class ServiceSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    data_dir: Path
+    token_ttl_s: int = Field(7200, ge=60)
+    signature_window_s: int = Field(300, ge=1)
+    """How far apim-timestamp may be from the server clock; also how long replays are remembered."""
+    lag_sample_interval_s: float = Field(10.0, gt=0)
+    bootstrap: Bootstrap | None = None
+
+    @classmethod
+    def from_env(cls, data_dir: Path, **overrides: object) -> ServiceSettings:
+        env = os.environ
+        keys = (
+            "STREAMCALC_BOOTSTRAP_ORG_ID",
+            "STREAMCALC_BOOTSTRAP_APP_KEY",
+            "STREAMCALC_BOOTSTRAP_APP_SECRET",
+        )
+        bootstrap = None
+        if all(env.get(k) for k in keys):
+            bootstrap = Bootstrap(
+                org_id=env[keys[0]], app_key=env[keys[1]], app_secret=SecretStr(env[keys[2]])
+            )
+        return cls.model_validate({"data_dir": data_dir, "bootstrap": bootstrap, **overrides})

@@ -1,0 +1,123 @@
+"""A real service for API tests: uvicorn on a free port in a thread, and signed clients."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from pydantic import SecretStr
+
+from streamcalc.client import StreamcalcClient
+from streamcalc.clock import SYSTEM_CLOCK, Clock
+from streamcalc.service.app import create_app
+from streamcalc.service.settings import Bootstrap, ServiceSettings
+
+ORG, APP_KEY, APP_SECRET = (
+    "o1",
+    "11111111-aaaa-4bbb-8ccc-000000000001",
+    "22222222-dddd-4eee-8fff-000000000002",
+)
+IN, OUT = f"MEASURE_POINT_INTERNAL_{ORG}", f"MEASURE_POINT_CAL_{ORG}"
+STAGE = "SimplifiedTimeWindowAggregator_01"
+BASE_MS = 1_767_225_600_000
+
+
+@dataclass
+class Service:
+    url: str
+    data_dir: Path
+
+    def client(
+        self, org_id: str = ORG, app_key: str = APP_KEY, app_secret: str = APP_SECRET
+    ) -> StreamcalcClient:
+        return StreamcalcClient(self.url, org_id, app_key, app_secret)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_service(data_dir: Path, clock: Clock = SYSTEM_CLOCK, **settings: Any) -> Iterator[Service]:
+    bootstrap = Bootstrap(org_id=ORG, app_key=APP_KEY, app_secret=SecretStr(APP_SECRET))
+    options = {"bootstrap": bootstrap, "lag_sample_interval_s": 0.1, **settings}
+    app = create_app(ServiceSettings(data_dir=data_dir, **options), clock)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
+        time.sleep(0.02)
+    try:
+        yield Service(f"http://127.0.0.1:{port}", data_dir)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def pipeline_json(in_topic: str = IN, out_topic: str = OUT) -> dict[str, Any]:
+    return {
+        "stages": [
+            {
+                "instanceName": "EDHKafkaConsumer_01",
+                "stageName": "EDHKafkaConsumer",
+                "config": {"topic": in_topic},
+            },
+            {
+                "instanceName": "PointSelector_01",
+                "stageName": "PointSelector",
+                "config": {"points": ["m1::p"]},
+            },
+            {
+                "instanceName": STAGE,
+                "stageName": "SimplifiedTimeWindowAggregator",
+                "config": {
+                    "rules": [
+                        {
+                            "inputPoint": "m1::p",
+                            "windowSize": 1,
+                            "windowUnit": "day",
+                            "outputPoint": "m1::p_sum",
+                        }
+                    ]
+                },
+            },
+            {
+                "instanceName": "EDHKafkaProducer_01",
+                "stageName": "EDHKafkaProducer",
+                "config": {"topic": out_topic},
+            },
+        ]
+    }
+
+
+def record(asset: str, value: float, offset_ms: int = 0, point: str = "p", org: str = ORG) -> dict[str, Any]:
+    return {
+        "orgId": org,
+        "modelId": "m1",
+        "modelIdPath": "/m1",
+        "assetId": asset,
+        "pointId": point,
+        "time": BASE_MS + offset_ms,
+        "value": value,
+    }
+
+
+def wait_for(predicate: Any, timeout_s: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return result
