@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= .data
 
-.PHONY: run test bench lint format clean
+.PHONY: run test bench lint format openapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.dev
-	$(BIN)/python -m bench.core
+	$(BIN)/python -m bench
+
+openapi: $(VENV)/.dev
+	$(BIN)/python -c "import json; from streamcalc.service.app import openapi_spec; \
+	print(json.dumps(openapi_spec(), indent=2, sort_keys=True))" > docs/openapi.json
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench

@@ -12,11 +12,15 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
+from streamcalc import __version__
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.log import open_log
 from streamcalc.runtime.supervisor import Supervisor
@@ -54,7 +58,53 @@ def create_app(settings: ServiceSettings, clock: Clock = SYSTEM_CLOCK) -> FastAP
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def openapi_spec() -> dict[str, Any]:
+    """The OpenAPI document of the service (docs/openapi.json is this, written by `make openapi`)."""
+    return create_app(ServiceSettings(data_dir=Path("."))).openapi()
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated spec plus the EnOS security schemes: signed headers, or a Bearer token."""
+    if app.openapi_schema is None:
+        spec = get_openapi(
+            title=app.title,
+            version=__version__,
+            summary=app.summary,
+            description=_AUTH_DOC,
+            routes=app.routes,
+        )
+        spec.setdefault("components", {})["securitySchemes"] = {
+            "apimAccessToken": {"type": "apiKey", "in": "header", "name": "apim-accesstoken"},
+            "apimTimestamp": {"type": "apiKey", "in": "header", "name": "apim-timestamp"},
+            "apimSignature": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "apim-signature",
+                "description": "sha256(token + sorted query name+value + raw body + timestamp "
+                "+ appSecret), lower-case hex",
+            },
+            "bearer": {"type": "http", "scheme": "bearer"},
+        }
+        spec["security"] = [{"apimAccessToken": [], "apimTimestamp": [], "apimSignature": []}, {"bearer": []}]
+        for path, item in spec["paths"].items():
+            if path.startswith("/apim-token-service/"):
+                for operation in item.values():
+                    operation["security"] = []
+        app.openapi_schema = spec
+    return app.openapi_schema
+
+
+_AUTH_DOC = (
+    "Get a token from `/apim-token-service/v2.0/token/get`, then sign every call with the headers "
+    "apim-accesstoken, apim-timestamp (epoch ms) and apim-signature, "
+    "or send `Authorization: Bearer <token>`. "
+    "Every answer is the EnOS envelope {code, msg, requestId, data}; business errors answer HTTP 200 with a "
+    "non-zero code."
+)
 
 
 def _open(app: FastAPI, settings: ServiceSettings, clock: Clock) -> None:

@@ -13,6 +13,7 @@ from streamcalc.service.deps import Body, OrgId
 from streamcalc.service.envelope import envelope
 from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService
+from streamcalc.service.schemas import ENVELOPE, SaveRequest, StartRequest, body
 
 router = APIRouter(prefix="/streaming/v2.0/streaming", tags=["pipelines"])
 ACTIONS = ("save", "release", "start", "pause", "stop")
@@ -23,7 +24,7 @@ def _service(request: Request) -> PipelineService:
     return service
 
 
-@router.get("/pipelines", summary="List Pipelines")
+@router.get("/pipelines", summary="List Pipelines", responses=ENVELOPE)
 def list_pipelines(
     request: Request,
     org: OrgId,
@@ -41,14 +42,20 @@ def list_pipelines(
     return envelope(request, data)
 
 
-@router.get("/pipeline/{pipeline_id}", summary="Get Pipeline Details")
+@router.get("/pipeline/{pipeline_id}", summary="Get Pipeline Details", responses=ENVELOPE)
 def pipeline_details(
     request: Request, pipeline_id: str, org: OrgId, ifReleased: str = "false"
 ) -> JSONResponse:
     return envelope(request, _service(request).details(org, pipeline_id, _flag(ifReleased, "ifReleased")))
 
 
-@router.post("/pipeline/{pipeline_id}", summary="Operate Pipeline (save | release | start | pause | stop)")
+@router.post(
+    "/pipeline/{pipeline_id}",
+    summary="Operate Pipeline (save | release | start | pause | stop)",
+    description="save: SaveRequest body (id `null` creates); start: StartRequest body; others: no body.",
+    responses=ENVELOPE,
+    openapi_extra=body({"oneOf": [SaveRequest.model_json_schema(), StartRequest.model_json_schema()]}),
+)
 def operate_pipeline(
     request: Request, pipeline_id: str, org: OrgId, body: Body, action: str = ""
 ) -> JSONResponse:
@@ -70,12 +77,16 @@ def operate_pipeline(
     return envelope(request, "")
 
 
-@router.get("/pipeline/{pipeline_id}/offset-lag", summary="Get Pipeline Offset and Lag")
+@router.get("/pipeline/{pipeline_id}/offset-lag", summary="Get Pipeline Offset and Lag", responses=ENVELOPE)
 def offset_lag(request: Request, pipeline_id: str, org: OrgId) -> JSONResponse:
     return envelope(request, _service(request).offset_lag(org, pipeline_id))
 
 
-@router.post("/pipeline/{pipeline_id}/offset", summary="Reset Pipeline Offset (to latest, or ?to=earliest)")
+@router.post(
+    "/pipeline/{pipeline_id}/offset",
+    summary="Reset Pipeline Offset (to latest, or ?to=earliest)",
+    responses=ENVELOPE,
+)
 def reset_offset(request: Request, pipeline_id: str, org: OrgId, to: str = "latest") -> JSONResponse:
     if to not in ("earliest", "latest"):
         raise ApiError(codes.MISSING_PARAM, "Missing param to: earliest or latest")

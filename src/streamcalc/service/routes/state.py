@@ -13,6 +13,7 @@ from streamcalc.service.deps import Body, Caller, OrgId
 from streamcalc.service.envelope import envelope
 from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService
+from streamcalc.service.schemas import ENVELOPE, StageStateRequest, body
 from streamcalc.service.stage_state import get_items, parse_request, stateful_stage
 from streamcalc.state import open_pipeline_state
 
@@ -20,7 +21,13 @@ router = APIRouter(prefix="/streaming/v2.0", tags=["stage state"])
 log = logging.getLogger(__name__)
 
 
-@router.post("/stage-state", summary="Get or Delete Stage State (action=get | delete)")
+@router.post(
+    "/stage-state",
+    summary="Get or Delete Stage State (action=get | delete)",
+    description="get: data.items, one per (asset, point) with state; delete (PAUSED only): data true.",
+    responses=ENVELOPE,
+    openapi_extra=body(StageStateRequest),
+)
 def stage_state(request: Request, org: OrgId, caller: Caller, body: Body, action: str = "") -> JSONResponse:
     if action not in ("get", "delete"):
         raise ApiError(codes.MISSING_PARAM, "Missing param action: get or delete")

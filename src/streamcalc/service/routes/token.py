@@ -10,17 +10,28 @@ from fastapi.responses import JSONResponse
 
 from streamcalc.service.auth import Authenticator, AuthError
 from streamcalc.service.deps import Body
+from streamcalc.service.schemas import RefreshRequest, TokenRequest, TokenResponse, body
 
 router = APIRouter(prefix="/apim-token-service/v2.0/token", tags=["token service"])
 PARAMETER_EMPTY = 1202
 
 
-@router.post("/get", summary="Get an access token")
+@router.post(
+    "/get",
+    summary="Get an access token",
+    responses={200: {"model": TokenResponse}},
+    openapi_extra=body(TokenRequest),
+)
 def get_token(request: Request, body: Body) -> JSONResponse:
     return _answer(request, body, refresh=False)
 
 
-@router.post("/refresh", summary="Refresh an access token")
+@router.post(
+    "/refresh",
+    summary="Refresh an access token",
+    responses={200: {"model": TokenResponse}},
+    openapi_extra=body(RefreshRequest),
+)
 def refresh_token(request: Request, body: Body) -> JSONResponse:
     return _answer(request, body, refresh=True)
 

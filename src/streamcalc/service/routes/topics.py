@@ -22,6 +22,7 @@ from streamcalc.service import codes
 from streamcalc.service.deps import Body, OrgId
 from streamcalc.service.envelope import envelope
 from streamcalc.service.errors import ApiError
+from streamcalc.service.schemas import ENVELOPE, RECORDS_BODY, body
 
 router = APIRouter(prefix="/streaming/v2.0/topics", tags=["topics"])
 MAX_READ = 10_000
@@ -38,7 +39,12 @@ def _topic(topic: str, org: str) -> str:
     return topic
 
 
-@router.post("/{topic}/records", summary="Append internal or origin-format records to a topic")
+@router.post(
+    "/{topic}/records",
+    summary="Append internal or origin-format records to a topic",
+    responses=ENVELOPE,
+    openapi_extra=body(RECORDS_BODY),
+)
 def ingest(request: Request, topic: str, org: OrgId, body: Body) -> JSONResponse:
     name = _topic(topic, org)
     try:
@@ -61,7 +67,7 @@ def ingest(request: Request, topic: str, org: OrgId, body: Body) -> JSONResponse
     return envelope(request, {"count": len(records), "rejected": rejected})
 
 
-@router.get("/{topic}/records", summary="Read records of a topic from an offset")
+@router.get("/{topic}/records", summary="Read records of a topic from an offset", responses=ENVELOPE)
 def consume(
     request: Request, topic: str, org: OrgId, offset: int = 0, limit: int = 100, partition: int = 0
 ) -> JSONResponse:
