@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from streamcalc.client import StreamcalcClient
@@ -47,11 +48,15 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def running_service(data_dir: Path, clock: Clock = SYSTEM_CLOCK, **settings: Any) -> Iterator[Service]:
+def service_app(data_dir: Path, clock: Clock = SYSTEM_CLOCK, **settings: Any) -> FastAPI:
     bootstrap = Bootstrap(org_id=ORG, app_key=APP_KEY, app_secret=SecretStr(APP_SECRET))
     options = {"bootstrap": bootstrap, "lag_sample_interval_s": 0.1, **settings}
-    app = create_app(ServiceSettings(data_dir=data_dir, **options), clock)
+    return create_app(ServiceSettings(data_dir=data_dir, **options), clock)
+
+
+@contextmanager
+def serving(app: FastAPI, data_dir: Path) -> Iterator[Service]:
+    """`app` served by uvicorn on a free loopback port until the block ends."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -65,6 +70,12 @@ def running_service(data_dir: Path, clock: Clock = SYSTEM_CLOCK, **settings: Any
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@contextmanager
+def running_service(data_dir: Path, clock: Clock = SYSTEM_CLOCK, **settings: Any) -> Iterator[Service]:
+    with serving(service_app(data_dir, clock, **settings), data_dir) as service:
+        yield service
 
 
 def pipeline_json(in_topic: str = IN, out_topic: str = OUT) -> dict[str, Any]:

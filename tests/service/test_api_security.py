@@ -10,7 +10,19 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import APP_KEY, APP_SECRET, IN, ORG, STAGE, Service, pipeline_json, record, running_service
+from api_support import (
+    APP_KEY,
+    APP_SECRET,
+    IN,
+    ORG,
+    STAGE,
+    Service,
+    pipeline_json,
+    record,
+    running_service,
+    service_app,
+    serving,
+)
 
 from streamcalc.client import EnosError, StreamcalcClient
 from streamcalc.clock import ManualClock
@@ -173,3 +185,40 @@ def test_secrets_and_tokens_never_reach_the_log(service: Service, caplog: pytest
     signed_get(service, access, secret="wrong")
     text = caplog.text + json.dumps([r.args for r in caplog.records], default=str)
     assert APP_SECRET not in text and access not in text
+
+
+def test_refresh_issues_a_new_token_for_a_valid_one(service: Service, clock: ManualClock) -> None:
+    old = token(service)["data"]["accessToken"]
+    ts = NOW_MS + 10
+    body = {
+        "appKey": APP_KEY,
+        "timestamp": ts,
+        "accessToken": old,
+        "encryption": token_request_encryption(APP_KEY, ts, APP_SECRET),
+    }
+    doc = httpx.post(f"{service.url}/apim-token-service/v2.0/token/refresh", json=body).json()
+    assert doc["status"] == 0 and doc["data"]["accessToken"] not in ("", old)
+    assert signed_get(service, doc["data"]["accessToken"], ts=ts).json()["code"] == 0
+    bad = {
+        **body,
+        "accessToken": "f" * 64,
+        "timestamp": ts + 1,
+        "encryption": token_request_encryption(APP_KEY, ts + 1, APP_SECRET),
+    }
+    assert (
+        httpx.post(f"{service.url}/apim-token-service/v2.0/token/refresh", json=bad).json()["status"] == 1204
+    )
+
+
+def test_an_internal_failure_is_99000_without_details(tmp_path: Path) -> None:
+    app = service_app(tmp_path)
+
+    def boom() -> None:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    app.add_api_route("/boom", boom)
+    with serving(app, tmp_path) as service:
+        response = httpx.get(f"{service.url}/boom")
+    doc = response.json()
+    assert response.status_code == 500 and doc["code"] == 99000 and doc["msg"] == "Internal Server Error."
+    assert "secret" not in response.text and doc["requestId"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ class PipelineService:
         self._data_dir = data_dir
         self._clock = clock
         self._lock = threading.Lock()  # one lifecycle action at a time (EnOS 61121 does the same per org)
-        self._lag: dict[str, deque[dict[str, int]]] = {}
+        self._lag: dict[str, _LagSeries] = {}
 
     # queries
 
@@ -79,7 +80,7 @@ class PipelineService:
         return {
             "pipelineId": pipeline_id,
             "topicName": _source_topics(definition)[0],
-            "lagAndOffset": list(self._lag.get(pipeline_id, ())),
+            "lagAndOffset": list(series.samples) if (series := self._lag.get(pipeline_id)) else [],
         }
 
     # actions
@@ -125,7 +126,7 @@ class PipelineService:
                 )
             self._supervisor.start(pipeline_id, _pipeline_json(record.released), options)
             self._catalog.set_status(org_id, pipeline_id, "RUNNING")
-            self._lag[pipeline_id] = deque(maxlen=LAG_SAMPLES_KEPT)
+            self._lag[pipeline_id] = _LagSeries(_source_topics(record.released)[0])
 
     def pause(self, org_id: str, pipeline_id: str) -> None:
         """Answers once the worker committed and exited: no batch in flight."""
@@ -167,36 +168,27 @@ class PipelineService:
         for record in self._catalog.running_pipelines():
             if record.released is not None:
                 self._supervisor.start(record.pipeline_id, record.released, RunnerOptions())
-                self._lag[record.pipeline_id] = deque(maxlen=LAG_SAMPLES_KEPT)
+                self._lag[record.pipeline_id] = _LagSeries(_source_topics(record.released)[0])
 
     def sample_lag(self) -> None:
-        """One {lag, offset, ts} sample per running pipeline, from the committed offsets."""
+        """One {lag, offset, ts} sample per running pipeline, from its committed offsets."""
         now = self._clock.wall_ms()
-        for pipeline_id, samples in list(self._lag.items()):
+        for pipeline_id, series in list(self._lag.items()):
             info = self._supervisor.info(pipeline_id)
             if info is None or info.status != WorkerStatus.RUNNING:
-                continue
-            spec_topic = self._sampled_topic(pipeline_id)
-            if spec_topic is None:
                 continue
             store = open_pipeline_state(self._data_dir, pipeline_id)
             try:
                 offsets = store.checkpoint().offsets
             finally:
                 store.close()
-            topic_config = self._log.topic(spec_topic)
-            partitions = range(topic_config.partitions if topic_config else 0)
-            offset = sum(offsets.get((spec_topic, p), 0) for p in partitions)
-            end = sum(self._log.end_offset(spec_topic, p) for p in partitions)
-            samples.append({"lag": end - offset, "offset": offset, "ts": now})
+            config = self._log.topic(series.topic)
+            partitions = range(config.partitions if config else 0)
+            offset = sum(offsets.get((series.topic, p), 0) for p in partitions)
+            end = sum(self._log.end_offset(series.topic, p) for p in partitions)
+            series.samples.append({"lag": end - offset, "offset": offset, "ts": now})
 
     # internals
-
-    def _sampled_topic(self, pipeline_id: str) -> str | None:
-        for record in self._catalog.running_pipelines():
-            if record.pipeline_id == pipeline_id and record.released is not None:
-                return _source_topics(record.released)[0]
-        return None
 
     def _reconciled(self, record: PipelineRecord) -> PipelineRecord:
         """A RUNNING pipeline whose worker gave up is RUN_ERROR; the catalog learns it here."""
@@ -221,6 +213,13 @@ class PipelineService:
             "executionMode": record.meta.get("executionMode", 0),
             **{k: v for k, v in record.meta.items() if k not in ("templateType", "executionMode")},
         }
+
+
+@dataclass
+class _LagSeries:
+    topic: str
+    """The first source topic (EnOS reports one topicName)."""
+    samples: deque[dict[str, int]] = field(default_factory=lambda: deque(maxlen=LAG_SAMPLES_KEPT))
 
 
 def _pipeline_json(raw: Any) -> dict[str, Any]:
