@@ -27,7 +27,7 @@ from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
 from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.runner import Runner
+from streamcalc.runtime.runner import RecoveryError, Runner
 from streamcalc.state import StaleCheckpoint, open_pipeline_state
 
 
@@ -158,6 +158,9 @@ def test_a_runner_whose_cache_predates_a_delete_cannot_commit(tmp_path: Path) ->
     with pytest.raises(StaleCheckpoint):
         runner.flush()
     assert list(store.scan(STAGE)) == []
+    for step in (runner.run_once, runner.flush):  # nothing cached can be trusted until recover()
+        with pytest.raises(RecoveryError, match="recover"):
+            step()
 
     runner.recover()  # what a restarted worker does: redo the batch on the committed state
     ((_, _, raw),) = store.scan(STAGE)
@@ -243,6 +246,16 @@ def test_fan_out_to_two_destinations(tmp_path: Path) -> None:
     log_ = open_log(tmp_path)
     assert [decode_record(m).pointId for m in read_all(log_, OUT)] == ["p"]
     assert [decode_record(m).pointId for m in read_all(log_, "COPY")] == ["p", "p", "x"]
+    log_.close()
+
+
+def test_a_runner_runs_no_batch_before_recover(tmp_path: Path) -> None:
+    log_ = open_log(tmp_path)
+    store = open_pipeline_state(tmp_path, "p1")
+    runner = Runner("p1", build_graph(sum_pipeline()), log_, store)
+    with pytest.raises(RecoveryError):
+        runner.run_once()
+    store.close()
     log_.close()
 
 

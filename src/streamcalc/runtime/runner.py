@@ -123,6 +123,8 @@ class Runner:
         self._uncommitted: list[_BatchRanges] = []
         self._uncommitted_records = 0
         self._oldest_uncommitted = 0.0
+        self._recovered = False
+        """False until `recover()`, and again after any failure: batches then refuse to run."""
 
     # lifecycle
 
@@ -133,6 +135,7 @@ class Runner:
         """
         self._discard_cache()
         self._uncommitted, self._uncommitted_records = [], 0
+        self._recovered = True
         cp = self._store.checkpoint()
         self._checkpoint = cp
         self._positions = {tp: self._initial_position(cp, tp) for tp in self._source_tps}
@@ -153,6 +156,7 @@ class Runner:
 
         Returns the records consumed (0 when no input came within `max_wait_s`).
         """
+        self._require_recovered()
         reads = self._poll()
         seq = (self._uncommitted[-1].seq if self._uncommitted else self._checkpoint.seq) + 1
         consumed = self._process(reads, seq) if reads else 0
@@ -170,9 +174,10 @@ class Runner:
 
     def flush(self) -> None:
         """Commit all processed batches now (a pause does this before it reports PAUSED)."""
+        self._require_recovered()
         if not self._uncommitted:
             return
-        ends = {tp: end for batch in self._uncommitted for t, p, _, end in batch.ranges for tp in [(t, p)]}
+        ends = {(t, p): end for batch in self._uncommitted for t, p, _, end in batch.ranges}
         new = Checkpoint(
             self._uncommitted[-1].seq, self._checkpoint.generation, {**self._checkpoint.offsets, **ends}
         )
@@ -322,5 +327,13 @@ class Runner:
         return reads
 
     def _discard_cache(self) -> None:
+        """After a failure nothing cached can be trusted; only `recover()` makes the runner usable."""
+        self._recovered = False
         for state in self._states.values():
             state.discard()
+
+    def _require_recovered(self) -> None:
+        if not self._recovered:
+            raise RecoveryError(
+                f"pipeline {self.pipeline_id}: call recover() first (at start and after a failure)"
+            )
