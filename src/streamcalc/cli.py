@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streamcalc.cli_api import register as register_api_commands
 from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import AppendEntry, EmbeddedLog, TopicConfig, open_log, partition_for
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
@@ -221,6 +222,8 @@ def _parse_items(text: str) -> list[Any]:
         return items if isinstance(items, list) else [items]
     return [json.loads(line) for line in stripped.splitlines() if line.strip()]
 
+
+register_api_commands(app)  # pipeline, state, produce, consume: a running service over HTTP
 
 if __name__ == "__main__":
     app()
