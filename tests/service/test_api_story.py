@@ -116,3 +116,14 @@ def test_pipelines_survive_a_service_restart(tmp_path: Path) -> None:
         client.produce(IN, [record("a1", 2, 1)])
         wait_for(lambda: len(sums(client)) == 2, what="output after the restart")
         assert sums(client) == [("a1", 1), ("a1", 3)]
+
+
+def test_a_pipeline_that_cannot_resume_is_run_error_and_the_service_still_starts(tmp_path: Path) -> None:
+    catalog = open_catalog(tmp_path)
+    broken = catalog.create_pipeline(ORG, "broken", {"stages": [{"instanceName": "Gone_01"}]}, {})
+    catalog.release_pipeline(ORG, broken.pipeline_id)
+    catalog.set_status(ORG, broken.pipeline_id, "RUNNING")
+    catalog.close()
+    with running_service(tmp_path) as service, service.client() as client:
+        assert client.get_pipeline(broken.pipeline_id)["status"] == "RUN_ERROR"
+        assert client.list_pipelines(if_released=True)["count"] == 1

@@ -9,6 +9,7 @@ PUBLISHED -> start (PUBLISHED/STOPPED/PAUSED/RUN_ERROR; 61165) -> RUNNING -> pau
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from streamcalc.clock import SYSTEM_CLOCK, Clock
+from streamcalc.errors import StreamcalcError
+from streamcalc.library import OperatorType
 from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import EmbeddedLog, ResetTarget
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
@@ -25,8 +28,10 @@ from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service import codes
 from streamcalc.service.catalog import Catalog, PipelineRecord
 from streamcalc.service.errors import ApiError
+from streamcalc.service.stage_state import StateRequest, get_items, stateful_stage
 from streamcalc.state import open_pipeline_state
 
+log = logging.getLogger(__name__)
 LAG_SAMPLES_KEPT = 360
 _META_FIELDS = ("version", "templateType", "templateName", "messageChannel", "desc", "executionMode")
 
@@ -68,7 +73,7 @@ class PipelineService:
             raise ApiError(codes.PIPELINE_NOT_FOUND, "Stream processing pipeline has no released version.")
         return {**self._summary(record), "pipelineJson": definition}
 
-    def list(self, org_id: str, *, released: bool, page_no: int, page_size: int) -> dict[str, Any]:
+    def list_pipelines(self, org_id: str, *, released: bool, page_no: int, page_size: int) -> dict[str, Any]:
         count, page = self._catalog.pipelines(
             org_id, released=released, offset=(page_no - 1) * page_size, limit=page_size
         )
@@ -164,11 +169,54 @@ class PipelineService:
             self._supervisor.reset_offsets(pipeline_id, to, _pipeline_json(record.released))
 
     def resume_running(self) -> None:
-        """After a service restart: pipelines the catalog says are RUNNING get their workers back."""
+        """After a service restart: pipelines the catalog says are RUNNING get their workers back.
+
+        One that cannot be started goes to RUN_ERROR; it never keeps the service from starting.
+        """
         for record in self._catalog.running_pipelines():
-            if record.released is not None:
-                self._supervisor.start(record.pipeline_id, record.released, RunnerOptions())
-                self._lag[record.pipeline_id] = _LagSeries(_source_topics(record.released)[0])
+            try:
+                released = _pipeline_json(record.released)
+                self._supervisor.start(record.pipeline_id, released, RunnerOptions())
+            except (ApiError, StreamcalcError) as e:
+                log.error("pipeline %s could not be resumed: %s", record.pipeline_id, e)
+                self._catalog.set_status(record.org_id, record.pipeline_id, "RUN_ERROR", "resume failed")
+                continue
+            self._lag[record.pipeline_id] = _LagSeries(_source_topics(released)[0])
+
+    # stage state
+
+    def get_state(self, org_id: str, request: StateRequest) -> list[dict[str, Any]]:
+        """Items of the stage's state (while running: as last committed)."""
+        _, op = self._stateful_stage(org_id, request)
+        store = open_pipeline_state(self._data_dir, request.pipeline_id)
+        try:
+            return get_items(store, op, request)
+        finally:
+            store.close()
+
+    def delete_state(self, org_id: str, request: StateRequest) -> int:
+        """Delete assets x points of the stage, atomically, only while PAUSED; returns keys deleted.
+
+        Under the lifecycle lock, so no start can slip in between the check and the delete.
+        """
+        with self._lock:
+            record, _ = self._stateful_stage(org_id, request)
+            if record.status != "PAUSED":
+                raise ApiError(
+                    codes.STAGE_STATE_OTHER,
+                    f"Stage state can only be deleted while the pipeline is PAUSED; it is {record.status}",
+                )
+            store = open_pipeline_state(self._data_dir, request.pipeline_id)
+            try:
+                return store.delete_keys(request.stage, request.asset_ids, request.point_ids)
+            finally:
+                store.close()
+
+    def _stateful_stage(self, org_id: str, request: StateRequest) -> tuple[PipelineRecord, OperatorType[Any]]:
+        record = self.find(org_id, request.pipeline_id)
+        if record is None:
+            raise ApiError(codes.WRONG_PIPELINE_OR_ORG, "Wrong pipelineId or OU has no privilege")
+        return record, stateful_stage(record.released or record.design, request.stage)
 
     def sample_lag(self) -> None:
         """One {lag, offset, ts} sample per running pipeline, from its committed offsets."""

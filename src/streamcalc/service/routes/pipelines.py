@@ -36,7 +36,7 @@ def list_pipelines(
     size, number = _positive(pageSize, "pageSize"), _positive(pageNo, "pageNo")
     if _flag(isSystem, "isSystem"):  # no system pipelines: Data Reader/Writer are built into the runtime
         return envelope(request, {"count": 0, "pipelines": []})
-    data = _service(request).list(
+    data = _service(request).list_pipelines(
         org, released=_flag(ifReleased, "ifReleased"), page_no=number, page_size=size
     )
     return envelope(request, data)

@@ -14,8 +14,7 @@ from streamcalc.service.envelope import envelope
 from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService
 from streamcalc.service.schemas import ENVELOPE, StageStateRequest, body
-from streamcalc.service.stage_state import get_items, parse_request, stateful_stage
-from streamcalc.state import open_pipeline_state
+from streamcalc.service.stage_state import parse_request
 
 router = APIRouter(prefix="/streaming/v2.0", tags=["stage state"])
 log = logging.getLogger(__name__)
@@ -33,24 +32,9 @@ def stage_state(request: Request, org: OrgId, caller: Caller, body: Body, action
         raise ApiError(codes.MISSING_PARAM, "Missing param action: get or delete")
     req = parse_request(body)
     pipelines: PipelineService = request.app.state.pipelines
-    catalog: Catalog = request.app.state.catalog
-    record = pipelines.find(org, req.pipeline_id)
-    if record is None:
-        raise ApiError(codes.WRONG_PIPELINE_OR_ORG, "Wrong pipelineId or OU has no privilege")
-    definition = record.released or record.design
-    op = stateful_stage(definition, req.stage)
-    if action == "delete" and record.status != "PAUSED":
-        raise ApiError(
-            codes.STAGE_STATE_OTHER,
-            f"Stage state can only be deleted while the pipeline is PAUSED; it is {record.status}",
-        )
-    store = open_pipeline_state(request.app.state.settings.data_dir, req.pipeline_id)
-    try:
-        if action == "get":
-            return envelope(request, {"items": get_items(store, op, req)})
-        deleted = store.delete_keys(req.stage, req.asset_ids, req.point_ids)
-    finally:
-        store.close()
+    if action == "get":
+        return envelope(request, {"items": pipelines.get_state(org, req)})
+    deleted = pipelines.delete_state(org, req)
     detail = {
         "stage": req.stage,
         "assets": len(req.asset_ids),
@@ -58,6 +42,7 @@ def stage_state(request: Request, org: OrgId, caller: Caller, body: Body, action
         "keysRequested": len(req.asset_ids) * len(req.point_ids),
         "keysDeleted": deleted,
     }
+    catalog: Catalog = request.app.state.catalog
     catalog.audit(
         AuditEntry(
             org,
