@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,18 +110,47 @@ def save(
         typer.echo(client.save_pipeline(pipeline_id, definition, name=name))
 
 
-@pipeline_app.command("release")
-def release(
-    pipeline_id: PipelineId,
-    url: Url = DEFAULT_URL,
-    org_id: OrgId = None,
-    app_key: AppKey = None,
-    app_secret: AppSecret = None,
+def _lifecycle_command(
+    action: str, verb: str, done: str, doc: str, call: Callable[[StreamcalcClient, str], None]
 ) -> None:
-    """Release the design version; `start` runs the released one."""
-    with connect(url, org_id, app_key, app_secret) as client, err.status(f"releasing {pipeline_id}"):
-        client.release_pipeline(pipeline_id)
-    console.print(f"released {pipeline_id}")
+    """Register `pipeline ACTION PIPELINE_ID`, one call with a spinner while it runs."""
+
+    def command(
+        pipeline_id: PipelineId,
+        url: Url = DEFAULT_URL,
+        org_id: OrgId = None,
+        app_key: AppKey = None,
+        app_secret: AppSecret = None,
+    ) -> None:
+        with connect(url, org_id, app_key, app_secret) as client, err.status(f"{verb} {pipeline_id}"):
+            call(client, pipeline_id)
+        console.print(f"{done} {pipeline_id}")
+
+    command.__doc__ = doc
+    pipeline_app.command(action)(command)
+
+
+_lifecycle_command(
+    "release",
+    "releasing",
+    "released",
+    "Release the design version; `start` runs the released one.",
+    StreamcalcClient.release_pipeline,
+)
+_lifecycle_command(
+    "pause",
+    "pausing",
+    "paused",
+    "Pause: state and offsets are kept, and stage state may be deleted.",
+    StreamcalcClient.pause_pipeline,
+)
+_lifecycle_command(
+    "stop",
+    "stopping",
+    "stopped",
+    "Stop: state and offsets are cleared; the next start reads from the beginning.",
+    StreamcalcClient.stop_pipeline,
+)
 
 
 @pipeline_app.command("start")
@@ -137,34 +166,6 @@ def start(
     with connect(url, org_id, app_key, app_secret) as client, err.status(f"starting {pipeline_id}"):
         client.start_pipeline(pipeline_id, kafka_rate=kafka_rate)
     console.print(f"started {pipeline_id}")
-
-
-@pipeline_app.command("pause")
-def pause(
-    pipeline_id: PipelineId,
-    url: Url = DEFAULT_URL,
-    org_id: OrgId = None,
-    app_key: AppKey = None,
-    app_secret: AppSecret = None,
-) -> None:
-    """Pause: state and offsets are kept, and stage state may be deleted."""
-    with connect(url, org_id, app_key, app_secret) as client, err.status(f"pausing {pipeline_id}"):
-        client.pause_pipeline(pipeline_id)
-    console.print(f"paused {pipeline_id}")
-
-
-@pipeline_app.command("stop")
-def stop(
-    pipeline_id: PipelineId,
-    url: Url = DEFAULT_URL,
-    org_id: OrgId = None,
-    app_key: AppKey = None,
-    app_secret: AppSecret = None,
-) -> None:
-    """Stop: state and offsets are cleared; the next start reads from the beginning."""
-    with connect(url, org_id, app_key, app_secret) as client, err.status(f"stopping {pipeline_id}"):
-        client.stop_pipeline(pipeline_id)
-    console.print(f"stopped {pipeline_id}")
 
 
 @pipeline_app.command("list")

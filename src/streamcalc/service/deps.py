@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -13,6 +14,17 @@ from streamcalc.service.errors import ApiError
 
 async def raw_body(request: Request) -> bytes:
     return await request.body()
+
+
+def json_body(body: bytes, kind: type[dict[str, Any]] | type[list[Any]], code: int, what: str) -> Any:
+    """The body as a JSON object or array; ApiError(code, "<what>: <reason>") otherwise."""
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ApiError(code, f"{what}: {e}") from e
+    if not isinstance(doc, kind):
+        raise ApiError(code, f"{what}: expected a JSON {'object' if kind is dict else 'array'}")
+    return doc
 
 
 def authenticate(request: Request, body: Annotated[bytes, Depends(raw_body)]) -> Principal:

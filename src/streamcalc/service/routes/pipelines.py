@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from streamcalc.service import codes
-from streamcalc.service.deps import Body, OrgId
+from streamcalc.service.deps import Body, OrgId, json_body
 from streamcalc.service.envelope import envelope
 from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService
@@ -97,12 +96,9 @@ def reset_offset(request: Request, pipeline_id: str, org: OrgId, to: str = "late
 def _json(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
-    try:
-        doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(codes.CONFIG_INVALID, f"The Stream configuration JSON is invalid: {e}") from e
-    if not isinstance(doc, dict):
-        raise ApiError(codes.CONFIG_INVALID, "The Stream configuration JSON is invalid: expected an object")
+    doc: dict[str, Any] = json_body(
+        body, dict, codes.CONFIG_INVALID, "The Stream configuration JSON is invalid"
+    )
     return doc
 
 

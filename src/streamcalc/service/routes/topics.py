@@ -19,7 +19,7 @@ from streamcalc.log import (
 )
 from streamcalc.records import OriginError, Record, decode_record, encode_record, normalise_origin
 from streamcalc.service import codes
-from streamcalc.service.deps import Body, OrgId
+from streamcalc.service.deps import Body, OrgId, json_body
 from streamcalc.service.envelope import envelope
 from streamcalc.service.errors import ApiError
 from streamcalc.service.schemas import ENVELOPE, RECORDS_BODY, body
@@ -47,12 +47,7 @@ def _topic(topic: str, org: str) -> str:
 )
 def ingest(request: Request, topic: str, org: OrgId, body: Body) -> JSONResponse:
     name = _topic(topic, org)
-    try:
-        items = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(codes.MISSING_PARAM, f"Missing param body: {e}") from e
-    if not isinstance(items, list):
-        raise ApiError(codes.MISSING_PARAM, "Missing param body: expected a JSON array of records")
+    items = json_body(body, list, codes.MISSING_PARAM, "Missing param body")
     records: list[Record] = []
     rejected: list[dict[str, Any]] = []
     for i, item in enumerate(items):
