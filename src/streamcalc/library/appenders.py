@@ -1,0 +1,274 @@
+"""LastRecordAppender and LastChangedRecordAppender: attach a cached record of the same
+(asset, input point) to each record's `attr` and emit it renamed to the rule's output point.
+
+State (kind `record`), per (assetId, input pointId), holding input records as they arrived:
+- LastRecordAppender keeps, per rule (by outputPoint), the last record that matched the
+  rule's `condition`. A record first gets the *previous* stored record attached under
+  `attr.lastRecordAppender` (nothing is attached when there is none), then, if it matches
+  the condition, it replaces the stored record.
+- LastChangedRecordAppender keeps one record per key: the last one whose value changed. The
+  first record of a key is cached before it is attached (so it carries itself, as EnOS
+  documents); later records carry the cache, which is refreshed only when the value differs.
+  "Differs" is type-strict, as in Java's `equals`: 1 and 1.0, or 1 and True, differ.
+
+Conditions are data, never evaluated code: `"*"` (always), a comparison
+`{"field": "value"|"quality"|"dq"|"time", "op": "=="|"!="|">"|">="|"<"|"<=", "value": <scalar>}`,
+or a non-empty list of comparisons that must all hold. Ordering operators hold only between
+two numbers (bool is not a number) or two strings; `==` treats 1 and 1.0 as equal but never
+a bool as a number. A missing field (quality/dq None) fails every ordering test and equals
+only `null`.
+
+Get Stage State item: the stored record's fields (see `point_rules.record_fields`). If several
+LastRecordAppender rules read one point, the item shows the latest (by time) of their records.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any, Literal
+
+import msgspec
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from streamcalc.library.base import OperatorType, StageContext, StateKey
+from streamcalc.library.point_rules import Output, PointRule, RuleIndex, record_fields, with_attr
+from streamcalc.library.registry import register_operator
+from streamcalc.records import Record
+
+LAST_RECORD_ATTR = "lastRecordAppender"
+LAST_CHANGED_ATTR = "lastChangedRecordAppender"
+
+CompareOp = Literal["==", "!=", ">", ">=", "<", "<="]
+ConditionField = Literal["value", "quality", "dq", "time"]
+_ORDERING: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+class Comparison(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: ConditionField = "value"
+    op: CompareOp
+    value: bool | int | float | str | None
+
+    @model_validator(mode="after")
+    def _comparable(self) -> Comparison:
+        if self.op in _ORDERING and (self.value is None or type(self.value) is bool):
+            raise ValueError(f"operator {self.op} needs a number or a string")
+        return self
+
+
+Condition = Literal["*"] | Comparison | list[Comparison]
+
+
+class LastRecordRule(PointRule):
+    condition: Condition = "*"
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> LastRecordRule:
+        if isinstance(self.condition, list) and not self.condition:
+            raise ValueError("condition: a list of comparisons needs at least one")
+        return self
+
+
+class LastRecordAppenderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[LastRecordRule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_outputs(self) -> LastRecordAppenderConfig:
+        _check_unique_outputs(self.rules)
+        return self
+
+
+class LastChangedRecordAppenderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[PointRule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_outputs(self) -> LastChangedRecordAppenderConfig:
+        _check_unique_outputs(self.rules)
+        return self
+
+
+def _check_unique_outputs(rules: list[LastRecordRule] | list[PointRule]) -> None:
+    outputs = [r.outputPoint for r in rules]
+    if len(set(outputs)) != len(outputs):
+        raise ValueError("each rule needs its own outputPoint")
+
+
+class LastRecords(msgspec.Struct, array_like=True, gc=False):
+    """The last qualifying input record of each rule reading the key, by the rule's outputPoint.
+    Untracked by the cyclic GC: a worker caches one per key and no cycle forms through it."""
+
+    records: dict[str, Record]
+
+
+class LastChanged(msgspec.Struct, array_like=True, gc=False):
+    """The last input record of the key whose value changed."""
+
+    record: Record
+
+
+# --- conditions -------------------------------------------------------------------------------
+
+
+def _is_number(x: object) -> bool:
+    return (type(x) is int) or (type(x) is float)
+
+
+def _equal(a: object, b: object) -> bool:
+    if (type(a) is bool) != (type(b) is bool):
+        return False
+    return a == b
+
+
+def _compile_comparison(c: Comparison) -> Callable[[Record], bool]:
+    get = operator.attrgetter(c.field)
+    want = c.value
+    if c.op == "==":
+        return lambda r: _equal(get(r), want)
+    if c.op == "!=":
+        return lambda r: not _equal(get(r), want)
+    test = _ORDERING[c.op]
+    if isinstance(want, str):
+        return lambda r: type(v := get(r)) is str and test(v, want)
+    return lambda r: _is_number(v := get(r)) and test(v, want)
+
+
+def compile_condition(condition: Condition) -> Callable[[Record], bool] | None:
+    """None means "always" (the `*` fast path)."""
+    if condition == "*":
+        return None
+    if isinstance(condition, Comparison):
+        return _compile_comparison(condition)
+    tests = [_compile_comparison(c) for c in condition]
+    return lambda r: all(t(r) for t in tests)
+
+
+# --- LastRecordAppender -----------------------------------------------------------------------
+
+
+class _LastRecordRule:
+    __slots__ = ("accepts", "output")
+
+    def __init__(self, rule: LastRecordRule) -> None:
+        self.output = Output(rule.outputPoint)
+        self.accepts = compile_condition(rule.condition)
+
+
+class LastRecordAppender:
+    def __init__(self, config: LastRecordAppenderConfig) -> None:
+        self._index = RuleIndex((r.inputPoint, _LastRecordRule(r)) for r in config.rules)
+
+    def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
+        rules_for = self._index.rules_for
+        matched = [(r, rules) for r in batch if (rules := rules_for(r))]
+        working: dict[StateKey, LastRecords | None] = ctx.state.load(
+            {(r.assetId, r.pointId) for r, _ in matched}
+        )
+        changed: dict[StateKey, LastRecords | None] = {}
+        out: list[Record] = []
+        append = out.append
+        for record, rules in matched:
+            key = (record.assetId, record.pointId)
+            state = working[key]
+            for rule in rules:
+                output = rule.output
+                last = None if state is None else state.records.get(output.ref)
+                if last is None:
+                    append(output.emit(record))
+                else:
+                    append(output.emit(record, attr=with_attr(record, LAST_RECORD_ATTR, record_fields(last))))
+                if rule.accepts is None or rule.accepts(record):
+                    if state is None:
+                        state = working[key] = LastRecords({})
+                    state.records[output.ref] = record
+                    changed[key] = state
+        ctx.state.save(changed)
+        return out
+
+
+def last_records_item(asset_id: str, point_id: str, state: LastRecords) -> dict[str, Any]:
+    """Get Stage State item (kind `record`): the latest stored record of the key's rules."""
+    latest = max(state.records.values(), key=lambda r: r.time, default=None)
+    if latest is None:
+        return {"assetId": asset_id, "pointId": point_id}
+    return record_fields(latest)
+
+
+# --- LastChangedRecordAppender ----------------------------------------------------------------
+
+
+def _changed(a: object, b: object) -> bool:
+    return type(a) is not type(b) or a != b
+
+
+class LastChangedRecordAppender:
+    def __init__(self, config: LastChangedRecordAppenderConfig) -> None:
+        self._index = RuleIndex((r.inputPoint, Output(r.outputPoint)) for r in config.rules)
+
+    def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
+        rules_for = self._index.rules_for
+        matched = [(r, outputs) for r in batch if (outputs := rules_for(r))]
+        working: dict[StateKey, LastChanged | None] = ctx.state.load(
+            {(r.assetId, r.pointId) for r, _ in matched}
+        )
+        changed: dict[StateKey, LastChanged | None] = {}
+        out: list[Record] = []
+        append = out.append
+        for record, outputs in matched:
+            key = (record.assetId, record.pointId)
+            state = working[key]
+            if state is None:
+                state = working[key] = changed[key] = LastChanged(record)
+                cached = record
+            else:
+                cached = state.record
+                if _changed(record.value, cached.value):
+                    state = working[key] = changed[key] = LastChanged(record)
+            attached = {
+                "lastChangedTs": cached.time,
+                "lastChangedValue": cached.value,
+                "lastChangedRecord": record_fields(cached),
+            }
+            attr = with_attr(record, LAST_CHANGED_ATTR, attached)
+            for output in outputs:
+                append(output.emit(record, attr=attr))
+        ctx.state.save(changed)
+        return out
+
+
+def last_changed_item(asset_id: str, point_id: str, state: LastChanged) -> dict[str, Any]:
+    """Get Stage State item (kind `record`): the cached last-changed record."""
+    return record_fields(state.record)
+
+
+LAST_RECORD_APPENDER = register_operator(
+    OperatorType(
+        "LastRecordAppender",
+        LastRecordAppenderConfig,
+        LastRecordAppender,
+        state_kind="record",
+        state_type=LastRecords,
+        state_view=last_records_item,
+    )
+)
+
+LAST_CHANGED_RECORD_APPENDER = register_operator(
+    OperatorType(
+        "LastChangedRecordAppender",
+        LastChangedRecordAppenderConfig,
+        LastChangedRecordAppender,
+        state_kind="record",
+        state_type=LastChanged,
+        state_view=last_changed_item,
+    )
+)

@@ -1,0 +1,109 @@
+"""Shared pieces of the rule-based record operators: rule rows, memoised matching, renaming.
+
+A rule row maps an input point to an output point of the same model. Matching a record to
+the rows reading its point depends only on (pointId, modelId, modelIdPath), so it is
+memoised per operator instance; renaming derives a new frozen record without validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+import msgspec
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from streamcalc.library.points import PointRef, matches_model, split_ref
+from streamcalc.records import Record
+
+R = TypeVar("R")
+
+_MAX_MATCH_MEMO = 10_000
+_replace = msgspec.structs.replace
+
+
+class PointRule(BaseModel):
+    """One `{inputPoint, outputPoint}` row; both points belong to the same modelId."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputPoint: PointRef
+    outputPoint: PointRef
+
+    @model_validator(mode="after")
+    def _same_model(self) -> PointRule:
+        check_rule_points(self.inputPoint, self.outputPoint)
+        return self
+
+
+def check_rule_points(input_point: str, output_point: str) -> None:
+    if split_ref(input_point)[0] != split_ref(output_point)[0]:
+        raise ValueError("inputPoint and outputPoint must belong to the same modelId")
+    if input_point == output_point:
+        raise ValueError("outputPoint must differ from inputPoint")
+
+
+class RuleIndex(Generic[R]):
+    """The compiled rules reading each point, with a bounded memo of model matches."""
+
+    __slots__ = ("_by_point", "_memo")
+
+    def __init__(self, rules: Iterable[tuple[str, R]]) -> None:
+        """`rules`: (inputPoint ref, compiled rule), in config order."""
+        self._by_point: dict[str, list[tuple[str, R]]] = {}
+        for ref, rule in rules:
+            model_id, point_id = split_ref(ref)
+            self._by_point.setdefault(point_id, []).append((model_id, rule))
+        self._memo: dict[tuple[str, str, str], list[R]] = {}
+
+    def rules_for(self, record: Record) -> list[R]:
+        memo_key = (record.pointId, record.modelId, record.modelIdPath)
+        rules = self._memo.get(memo_key)
+        if rules is None:
+            rules = [r for m, r in self._by_point.get(record.pointId, ()) if matches_model(record, m)]
+            if len(self._memo) >= _MAX_MATCH_MEMO:
+                self._memo.clear()
+            self._memo[memo_key] = rules
+        return rules
+
+
+class Output:
+    """Where a rule's output goes: the output point's modelId and pointId."""
+
+    __slots__ = ("model_id", "point_id", "ref")
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        self.model_id, self.point_id = split_ref(ref)
+
+    def emit(self, record: Record, **changes: Any) -> Record:
+        """`record` renamed to this output point (modelIdPath kept), with `changes` applied."""
+        return _replace(record, modelId=self.model_id, pointId=self.point_id, **changes)
+
+
+def record_fields(record: Record) -> dict[str, Any]:
+    """A record as the Get Stage State item of kind `record` shows it (and as operators attach
+    it under `attr`): no orgId (the stage's org), `dq` only when the record has one."""
+    fields: dict[str, Any] = {
+        "modelId": record.modelId,
+        "modelIdPath": record.modelIdPath,
+        "assetId": record.assetId,
+        "pointId": record.pointId,
+        "time": record.time,
+        "value": record.value,
+        "quality": record.quality,
+    }
+    if record.dq is not None:
+        fields["dq"] = record.dq
+    fields["attr"] = record.attr
+    return fields
+
+
+def with_attr(record: Record, key: str, value: Any) -> dict[str, Any]:
+    """The record's attr plus `key`; the input's dict is never changed (records may fan out)."""
+    attr = dict(record.attr)
+    attr[key] = value
+    return attr
+
+
+Match = Callable[[Record], bool]
