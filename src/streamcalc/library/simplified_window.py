@@ -17,7 +17,8 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.library.base import OperatorType, StageContext, StateKey
-from streamcalc.library.points import PointRef, matches_model, split_ref
+from streamcalc.library.point_rules import Output, RuleIndex, check_rule_points
+from streamcalc.library.points import PointRef
 from streamcalc.library.registry import register_operator
 from streamcalc.records import Record
 
@@ -35,10 +36,7 @@ class SumRule(BaseModel):
 
     @model_validator(mode="after")
     def _same_model(self) -> SumRule:
-        if split_ref(self.inputPoint)[0] != split_ref(self.outputPoint)[0]:
-            raise ValueError("inputPoint and outputPoint must belong to the same modelId")
-        if self.inputPoint == self.outputPoint:
-            raise ValueError("outputPoint must differ from inputPoint")
+        check_rule_points(self.inputPoint, self.outputPoint)
         return self
 
     @property
@@ -76,27 +74,20 @@ class SumState(msgspec.Struct, array_like=True, gc=False):
 
 
 class _Rule:
-    __slots__ = ("model_id", "out_model_id", "out_point", "output", "window_ms")
+    __slots__ = ("output", "window_ms")
 
     def __init__(self, rule: SumRule) -> None:
-        self.model_id = split_ref(rule.inputPoint)[0]
-        self.out_model_id, self.out_point = split_ref(rule.outputPoint)
-        self.output = rule.outputPoint
+        self.output = Output(rule.outputPoint)
         self.window_ms = rule.window_ms
-
-
-_MAX_MATCH_MEMO = 10_000
 
 
 class SimplifiedTimeWindowAggregator:
     def __init__(self, config: SimplifiedWindowConfig) -> None:
-        self._rules: dict[str, list[_Rule]] = {}
-        for rule in config.rules:
-            self._rules.setdefault(split_ref(rule.inputPoint)[1], []).append(_Rule(rule))
-        self._memo: dict[tuple[str, str, str], list[_Rule]] = {}
+        self._index = RuleIndex((rule.inputPoint, _Rule(rule)) for rule in config.rules)
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        matched = [(r, rules) for r in batch if (rules := self._rules_for(r))]
+        rules_for = self._index.rules_for
+        matched = [(r, rules) for r in batch if (rules := rules_for(r))]
         working: dict[StateKey, SumState | None] = ctx.state.load(
             {(r.assetId, r.pointId) for r, _ in matched}
         )
@@ -110,7 +101,7 @@ class SimplifiedTimeWindowAggregator:
             key = (record.assetId, record.pointId)
             current = working[key]
             if current is None:
-                current = working[key] = SumState(tuple(Window(r.output, -1, -1, 0, 0) for r in rules))
+                current = working[key] = SumState(tuple(Window(r.output.ref, -1, -1, 0, 0) for r in rules))
             changed[key] = current
             for rule, window in zip(rules, current.windows, strict=True):
                 t = record.time
@@ -126,35 +117,11 @@ class SimplifiedTimeWindowAggregator:
                     window.sum += value
                     window.count += 1
                 else:
-                    ctx.reject(record, f"late record for {rule.output}: its window closed before {t}")
+                    ctx.reject(record, f"late record for {rule.output.ref}: its window closed before {t}")
                     continue
-                out.append(_emit(record, rule, window))
+                out.append(rule.output.emit(record, time=window.start, value=window.sum, dq=None, attr={}))
         ctx.state.save(changed)
         return out
-
-    def _rules_for(self, record: Record) -> list[_Rule]:
-        """Rules reading this record's point, memoised per (point, model, model path)."""
-        memo_key = (record.pointId, record.modelId, record.modelIdPath)
-        rules = self._memo.get(memo_key)
-        if rules is None:
-            rules = [r for r in self._rules.get(record.pointId, ()) if matches_model(record, r.model_id)]
-            if len(self._memo) >= _MAX_MATCH_MEMO:
-                self._memo.clear()
-            self._memo[memo_key] = rules
-        return rules
-
-
-def _emit(record: Record, rule: _Rule, window: Window) -> Record:
-    return Record(
-        orgId=record.orgId,
-        modelId=rule.out_model_id,
-        modelIdPath=record.modelIdPath,
-        assetId=record.assetId,
-        pointId=rule.out_point,
-        time=window.start,
-        value=window.sum,
-        quality=record.quality,
-    )
 
 
 def state_item(asset_id: str, point_id: str, state: SumState) -> dict[str, Any]:
