@@ -17,8 +17,8 @@ from streamcalc.library.appenders import (
     LAST_CHANGED_RECORD_APPENDER,
     LAST_RECORD_APPENDER,
     LastRecordAppenderConfig,
-    compile_condition,
 )
+from streamcalc.library.conditions import compile_condition
 from streamcalc.records import Record
 
 T = BASE_MS

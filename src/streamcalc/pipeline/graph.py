@@ -8,17 +8,44 @@ failure names the stage and the field.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from streamcalc.library import OperatorType, get_operator
+from streamcalc.library.conditions import compile_condition
 from streamcalc.pipeline.errors import PipelineError
-from streamcalc.pipeline.model import PipelineDef, StageDef
+from streamcalc.pipeline.model import OnRecordError, PipelineDef, StageDef
+from streamcalc.records import Record
 
 _INSTANCE_SUFFIX = re.compile(r"_\d+$")
+
+
+_RECORD_FIELDS = frozenset(Record.__struct_fields__)
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """The settings every stage may declare (EnOS "General" tab), compiled."""
+
+    required: tuple[tuple[str, ...], ...] = ()
+    precondition: Callable[[Record], bool] | None = None
+    on_error: OnRecordError = "TO_ERROR"
+
+    def refusal(self, record: Record) -> str | None:
+        """Why `record` may not enter the stage, or None."""
+        for path in self.required:
+            if _lookup(record, path) is None:
+                return f"required field {'.'.join(path)} is missing"
+        if self.precondition is not None and not self.precondition(record):
+            return "preconditions not met"
+        return None
+
+    @property
+    def screens(self) -> bool:
+        return bool(self.required) or self.precondition is not None
 
 
 @dataclass(frozen=True)
@@ -28,6 +55,7 @@ class StageNode:
     config: BaseModel
     inputs: tuple[str, ...]
     """Upstream stage names, in lane order."""
+    settings: StageSettings = StageSettings()
 
 
 @dataclass(frozen=True)
@@ -69,7 +97,10 @@ def build_graph(doc: Mapping[str, Any] | PipelineDef) -> StageGraph:
         _check_role(s.instanceName, op, inputs[s.instanceName], inputs)
     order = _topological(names, inputs)
     by_name = {s.instanceName: op for s, op in typed}
-    graph = StageGraph(tuple(StageNode(n, by_name[n], configs[n], tuple(inputs[n])) for n in order))
+    settings = {s.instanceName: _settings(s, op) for s, op in typed}
+    graph = StageGraph(
+        tuple(StageNode(n, by_name[n], configs[n], tuple(inputs[n]), settings[n]) for n in order)
+    )
     if not graph.destinations:
         raise PipelineError("a pipeline needs at least one destination stage (e.g. EDHKafkaProducer)")
     read = {up for ups in inputs.values() for up in ups}
@@ -103,6 +134,34 @@ def _validate_config(stage: StageDef, op: OperatorType[Any]) -> BaseModel:
         loc = ".".join(str(x) for x in ("config", *first["loc"]))
         raise PipelineError(first["msg"], stage.instanceName, loc) from e
     return config
+
+
+def _settings(stage: StageDef, op: OperatorType[Any]) -> StageSettings:
+    declared = stage.requiredFields or stage.preconditions != "*" or stage.onRecordError != "TO_ERROR"
+    if op.role == "source" and declared:
+        raise PipelineError(
+            "a source takes no requiredFields, preconditions or onRecordError",
+            stage.instanceName,
+            "requiredFields",
+        )
+    paths = []
+    for field in stage.requiredFields:
+        path = tuple(field.split("."))
+        if path[0] not in _RECORD_FIELDS or (len(path) > 1 and path[0] != "attr") or "" in path:
+            raise PipelineError(
+                f"{field!r} is not a record field or attr.<path>", stage.instanceName, "requiredFields"
+            )
+        paths.append(path)
+    return StageSettings(tuple(paths), compile_condition(stage.preconditions), stage.onRecordError)
+
+
+def _lookup(record: Record, path: tuple[str, ...]) -> Any:
+    value: Any = getattr(record, path[0])
+    for part in path[1:]:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
 
 def _wire(stages: list[StageDef]) -> dict[str, list[str]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from streamcalc.errors import StreamcalcError
 from streamcalc.library import KeyedState, Operator
-from streamcalc.pipeline import StageGraph
+from streamcalc.pipeline import StageGraph, StageNode, StageSettings
 from streamcalc.records import Record
 from streamcalc.runtime.keyed_state import StageState
 
@@ -27,20 +27,28 @@ class Rejection:
     reason: str
 
 
+class RecordStop(StreamcalcError):
+    """A stage with onRecordError STOP_PIPELINE refused a record: the batch fails."""
+
+
 @dataclass
 class BatchResult:
     outputs: dict[str, list[Record]] = field(default_factory=dict)
     """Destination stage name -> records to write."""
     rejections: list[Rejection] = field(default_factory=list)
+    """For the error lane (stages with onRecordError TO_ERROR)."""
+    discarded: int = 0
+    """Refused by stages with onRecordError DISCARD: counted, not kept."""
 
 
 class _Context:
-    __slots__ = ("_rejections", "_stage", "_state")
+    __slots__ = ("_on_error", "_result", "_stage", "_state")
 
-    def __init__(self, stage: str, state: StageState | None, rejections: list[Rejection]) -> None:
-        self._stage = stage
+    def __init__(self, node: StageNode, state: StageState | None, result: BatchResult) -> None:
+        self._stage = node.name
+        self._on_error = node.settings.on_error
         self._state = state
-        self._rejections = rejections
+        self._result = result
 
     @property
     def stage(self) -> str:
@@ -53,7 +61,24 @@ class _Context:
         return self._state
 
     def reject(self, record: Record, reason: str) -> None:
-        self._rejections.append(Rejection(self._stage, record, reason))
+        """Per the stage's onRecordError: to the error lane, dropped and counted, or stop."""
+        if self._on_error == "TO_ERROR":
+            self._result.rejections.append(Rejection(self._stage, record, reason))
+        elif self._on_error == "DISCARD":
+            self._result.discarded += 1
+        else:
+            raise RecordStop(f"stage {self._stage} refused a record (onRecordError STOP_PIPELINE): {reason}")
+
+    def screen(self, batch: list[Record], settings: StageSettings) -> list[Record]:
+        """The records that may enter the stage; the others are refused with the reason."""
+        admitted = []
+        for record in batch:
+            reason = settings.refusal(record)
+            if reason is None:
+                admitted.append(record)
+            else:
+                self.reject(record, reason)
+        return admitted
 
 
 class StageExecutor:
@@ -75,11 +100,13 @@ class StageExecutor:
             batch = (
                 lanes[node.inputs[0]] if len(node.inputs) == 1 else [r for i in node.inputs for r in lanes[i]]
             )
-            if node.op.role == "destination":
-                result.outputs[node.name] = batch
-                continue
-            ctx = _Context(node.name, self._states.get(node.name), result.rejections)
+            ctx = _Context(node, self._states.get(node.name), result)
             try:
+                if node.settings.screens:
+                    batch = ctx.screen(batch, node.settings)
+                if node.op.role == "destination":
+                    result.outputs[node.name] = batch
+                    continue
                 lanes[node.name] = self._operators[node.name].process(batch, ctx) if batch else []
             except Exception as e:
                 raise StageFailed(node.name, e) from e

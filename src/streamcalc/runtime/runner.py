@@ -67,6 +67,7 @@ class RunnerStats:
     records_in: int = 0
     records_out: int = 0
     rejected: int = 0
+    discarded: int = 0
 
 
 class Runner:
@@ -267,6 +268,7 @@ class Runner:
         self.stats.records_in += consumed
         self.stats.records_out += sum(len(r) for r in result.outputs.values())
         self.stats.rejected += len(errors)
+        self.stats.discarded += result.discarded
         return consumed
 
     def _entries(self, result: BatchResult, errors: list[ErrorEntry]) -> list[AppendEntry]:
