@@ -28,4 +28,4 @@ def operator_names() -> list[str]:
 
 def _load_builtins() -> None:
     # Imported for their register_operator() calls; late so the registry has no import cycle.
-    from streamcalc.library import appenders, io, late, merger, selector, simplified_window  # noqa: F401
+    from streamcalc.library import appenders, io, late, merger, selector, simplified_window, windows  # noqa: F401

@@ -1,0 +1,133 @@
+"""Test kit for the window aggregators: a recording StageContext over real keyed state in LMDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamcalc.library.base import KeyedState, StateKey
+from streamcalc.library.window_state import WindowKeyState
+from streamcalc.library.windows import FixedWindowConfig, SlidingWindowConfig, WindowAggregator
+from streamcalc.records import Record, Value
+from streamcalc.runtime.keyed_state import StageState
+from streamcalc.state import LmdbStateStore
+
+BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a whole day since the epoch
+STAGE = "FixedTimeWindowAggregator_01"
+
+
+def at(seconds: float) -> int:
+    return BASE_MS + int(seconds * 1000)
+
+
+def rec(seconds: float, value: Value, asset: str = "a1", point: str = "p", model: str = "m1") -> Record:
+    return Record(
+        orgId="o1",
+        modelId=model,
+        modelIdPath=f"/{model}",
+        assetId=asset,
+        pointId=point,
+        time=at(seconds),
+        value=value,
+    )
+
+
+class CountingState:
+    """Delegates to the real StageState and counts the calls, so tests can hold an operator to
+    one load and one save per batch."""
+
+    def __init__(self, inner: StageState) -> None:
+        self.inner = inner
+        self.loads = 0
+        self.saves = 0
+
+    def load(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
+        self.loads += 1
+        return self.inner.load(keys)
+
+    def save(self, changes: Mapping[StateKey, Any]) -> None:
+        self.saves += 1
+        self.inner.save(changes)
+
+
+@dataclass
+class RecordingContext:
+    """A StageContext that keeps what the operator rejected."""
+
+    keyed: CountingState
+    stage: str = STAGE
+    rejections: list[tuple[Record, str]] = field(default_factory=list)
+
+    @property
+    def state(self) -> KeyedState[Any]:
+        return self.keyed
+
+    def reject(self, record: Record, reason: str) -> None:
+        self.rejections.append((record, reason))
+
+
+class WindowHarness:
+    """Runs batches through a window aggregator and commits each like the runner does. With
+    `reload`, every batch starts from a fresh cache, so state goes through its encoding."""
+
+    def __init__(
+        self, store: LmdbStateStore, config: dict[str, Any], *, stage: str = STAGE, reload: bool = True
+    ) -> None:
+        model = SlidingWindowConfig if "slideSize" in config["rules"][0] else FixedWindowConfig
+        self.op = WindowAggregator(model.model_validate(config))
+        self.store = store
+        self.stage = stage
+        self.reload = reload
+        self.keyed = CountingState(StageState(store, stage, WindowKeyState))
+        self.rejections: list[tuple[Record, str]] = []
+        self.outputs: list[Record] = []
+        self.batches = 0
+
+    def run(self, batch: list[Record]) -> list[Record]:
+        if self.reload:
+            self.keyed.inner.discard()
+        ctx = RecordingContext(self.keyed, self.stage)
+        out = self.op.process(batch, ctx)
+        expected = self.store.checkpoint()
+        self.store.commit({self.stage: self.keyed.inner.drain()}, expected, expected.advance({}))
+        self.rejections.extend(ctx.rejections)
+        self.outputs.extend(out)
+        self.batches += 1
+        return out
+
+    def state(self, asset: str = "a1", point: str = "p") -> WindowKeyState | None:
+        self.keyed.inner.discard()
+        value: WindowKeyState | None = self.keyed.inner.load([(asset, point)])[(asset, point)]
+        return value
+
+
+def summary(out: list[Record]) -> list[tuple[str, str, int, Value]]:
+    """(calMode, output point, window start in s from BASE, value) per output."""
+    return [
+        (r.attr["windowAggregator"]["calMode"], r.pointId, (r.time - BASE_MS) // 1000, r.value) for r in out
+    ]
+
+
+def fixed_config(
+    aggregator: str = "sum",
+    size: int = 1,
+    unit: str = "minute",
+    latency: int = 0,
+    early: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "latencyMinutes": latency,
+        "rules": [
+            {
+                "inputPoint": "m1::p",
+                "windowSize": size,
+                "windowUnit": unit,
+                "aggregator": aggregator,
+                "outputPoint": f"m1::p_{aggregator}",
+            }
+        ],
+    }
+    if early is not None:
+        config["earlyTrigger"] = early
+    return config
