@@ -1,0 +1,168 @@
+"""Rules every processor of the library keeps, checked for each registered operator.
+
+A new operator gets these checks by adding a working sample config to SAMPLES (the first
+test fails until it does): an empty batch does nothing; bad values are refused through the
+error lane, never raised; and splitting the input into batches with a worker restart
+between them changes neither the outputs nor the state - what exactly-once recovery needs.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from library_support import BASE_MS, RecordingContext, rec
+
+from streamcalc.library import OperatorType, get_operator, operator_names
+from streamcalc.records import Record
+from streamcalc.runtime.keyed_state import StageState
+from streamcalc.state import open_pipeline_state
+
+P, Q = (
+    {"inputPoint": "m1::p", "outputPoint": "m1::p_out"},
+    {"inputPoint": "m1::q", "outputPoint": "m1::q_out"},
+)
+WINDOW = {"windowSize": 1, "windowUnit": "minute"}
+SAMPLES: dict[str, dict[str, Any]] = {
+    "PointSelector": {"points": ["m1::p", "m1::q"]},
+    "SimplifiedTimeWindowAggregator": {
+        "rules": [{**P, **WINDOW}, {**Q, "windowSize": 1, "windowUnit": "hour"}]
+    },
+    "FixedTimeWindowAggregator": {
+        "latencyMinutes": 1,
+        "rules": [{**P, **WINDOW, "aggregator": "avg"}, {**Q, **WINDOW, "aggregator": "max"}],
+    },
+    "SlidingTimeWindowAggregator": {
+        "latencyMinutes": 1,
+        "rules": [
+            {
+                **P,
+                "windowSize": 2,
+                "windowUnit": "minute",
+                "slideSize": 1,
+                "slideUnit": "minute",
+                "aggregator": "sum",
+            }
+        ],
+    },
+    "LastRecordAppender": {"rules": [P, {**Q, "condition": {"op": ">", "value": 1}}]},
+    "LastChangedRecordAppender": {"rules": [P, Q]},
+    "LatestRecordMerger": {
+        "cacheExpireMinutes": 5,
+        "rules": [
+            {"inputPoint": "m1::p"},
+            {"inputPoint": "m1::q", "isTrigger": True, "outputPoint": "m1::merged"},
+        ],
+    },
+    "LatePointTagger": {"rules": [P, Q]},
+}
+
+
+def processors() -> list[str]:
+    return [n for n in operator_names() if (op := get_operator(n)) is not None and op.role == "processor"]
+
+
+def records(n: int, seed: int) -> list[Record]:
+    """Three assets, two selected points and one other; time mostly forward, sometimes back."""
+    rng = random.Random(seed)
+    out = []
+    t = BASE_MS
+    for _ in range(n):
+        t += rng.choice([0, 7_000, 15_000, 31_000, -45_000])
+        value: Any = rng.choice([1, 2, 2.5, 0, -1, 3])
+        out.append(rec(f"a{rng.randrange(3)}", rng.choice(["p", "p", "q", "x"]), max(t, BASE_MS), value))
+    return out
+
+
+class Stage:
+    """One stage of an operator over a real LMDB store; `restart` is what a new worker sees."""
+
+    def __init__(self, tmp_path: Path, name: str) -> None:
+        op = get_operator(name)
+        assert op is not None and op.build is not None
+        self.op: OperatorType[Any] = op
+        self.store = open_pipeline_state(tmp_path, "p1")
+        self.rejected: list[tuple[Record, str]] = []
+        self.restart()
+
+    def restart(self) -> None:
+        assert self.op.build is not None
+        self.operator = self.op.build(self.op.config.model_validate(SAMPLES[self.op.name]))
+        self.state = None if self.op.state_type is None else StageState(self.store, "s", self.op.state_type)
+
+    def run(self, batch: list[Record]) -> list[Record]:
+        ctx = RecordingContext("s", self.state)  # type: ignore[arg-type]
+        out = self.operator.process(batch, ctx)
+        self.rejected.extend(ctx.rejected)
+        if self.state is not None:
+            cp = self.store.checkpoint()
+            self.store.commit({"s": self.state.drain()}, cp, cp.advance({}))
+        return out
+
+    def stored(self) -> list[tuple[str, str, bytes]]:
+        return list(self.store.scan("s"))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def test_every_processor_has_a_sample() -> None:
+    assert sorted(processors()) == sorted(SAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_an_empty_batch_does_nothing(tmp_path: Path, name: str) -> None:
+    stage = Stage(tmp_path, name)
+    assert stage.run([]) == [] and stage.stored() == [] and stage.rejected == []
+    stage.close()
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+@pytest.mark.parametrize("value", ["text", None, True, {"nested": 1}.__class__.__name__])
+def test_odd_values_are_refused_or_passed_never_raised(tmp_path: Path, name: str, value: Any) -> None:
+    stage = Stage(tmp_path, name)
+    batch = [
+        rec("a1", "p", BASE_MS, 1),
+        rec("a1", "p", BASE_MS + 1, value),
+        rec("a1", "q", BASE_MS + 2, value),
+    ]
+    stage.run(batch)
+    assert all(reason for _, reason in stage.rejected)
+    stage.close()
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_batch_splits_and_restarts_change_nothing(tmp_path: Path, name: str, seed: int) -> None:
+    data = records(120, seed)
+    whole = Stage(tmp_path / "whole", name)
+    expected = whole.run(data)
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(data)), 6))
+    split = Stage(tmp_path / "split", name)
+    got: list[Record] = []
+    for lo, hi in zip([0, *cuts], [*cuts, len(data)], strict=True):
+        got.extend(split.run(data[lo:hi]))
+        split.restart()
+    assert [msgspec.json.encode(r) for r in got] == [msgspec.json.encode(r) for r in expected]
+    assert split.stored() == whole.stored()
+    assert [(r.time, reason) for r, reason in split.rejected] == [
+        (r.time, reason) for r, reason in whole.rejected
+    ]
+    whole.close()
+    split.close()
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SAMPLES if get_operator(n).state_kind != "none"))  # type: ignore[union-attr]
+def test_state_items_name_their_key(tmp_path: Path, name: str) -> None:
+    stage = Stage(tmp_path, name)
+    stage.run(records(60, 7))
+    op = stage.op
+    assert op.state_type is not None and op.state_view is not None
+    decode = msgspec.msgpack.Decoder(op.state_type).decode
+    items = [(a, p, op.state_view(a, p, decode(raw))) for a, p, raw in stage.stored()]
+    assert items and all(item["assetId"] == a and item["pointId"] == p for a, p, item in items)
+    stage.close()
