@@ -1,6 +1,7 @@
-"""`make bench`: the core runtime, then the API."""
+"""`make bench`: the core runtime, each stateful operator, then the API."""
 
-from bench import api, core
+from bench import api, core, operators
 
 core.main()
+operators.main()
 api.main()
