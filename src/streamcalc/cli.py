@@ -47,7 +47,7 @@ def run(
     sources: dict[str, list[str]] = {}
     for path in pipelines:
         try:
-            definition = load_pipeline_document(_load_json(path)).model_dump(exclude_none=True)
+            definition = load_pipeline_document(_load_json(path)).model_dump(exclude_unset=True)
             graph = build_graph(definition)
             check_pipeline_id(path.stem)
         except (PipelineError, ValueError) as e:

@@ -280,7 +280,7 @@ def _pipeline_json(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ApiError(codes.CONFIG_INVALID, "The Stream configuration JSON is invalid: expected an object")
     try:
-        definition = load_pipeline_document(raw).model_dump(exclude_none=True)
+        definition = load_pipeline_document(raw).model_dump(exclude_unset=True)
         build_graph(definition)
     except PipelineError as e:
         raise ApiError(codes.CONFIG_INVALID, f"The Stream configuration JSON is invalid: {e}") from e
