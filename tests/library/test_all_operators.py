@@ -58,7 +58,25 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ],
     },
     "LatePointTagger": {"rules": [P, Q]},
+    "RecordFilter": {
+        "filters": [
+            {"expression": "record.value > 1"},
+            {"expression": "record.pointId == 'q' || record.value == 'text'", "outputPoint": "m1::q_out"},
+        ]
+    },
+    "OffLimitTagger": {"rules": [{**P, "interval": "[0,2)"}, {**Q, "interval": "(-inf,1]"}]},
+    "CumulantDecomposer": {
+        "rules": [
+            {**P, "scale": {"type": "fixed", "value": 2}, "slope": {"type": "fixed", "min": 0, "max": 100}}
+        ]
+    },
+    "RecordSorterByTime": {},
+    "Trash": {},
+    "BatchMerger": {"inputPoints": ["m1::p", "m1::q"], "outputPoint": "m1::merged", "fields": ["assetId"]},
+    "Normalizer": {"type": "cal", "points": ["m1::p"]},
 }
+BATCH_SCOPED = {"RecordSorterByTime", "BatchMerger"}
+"""Their output depends on where batches are cut, as in EnOS; recovery replays the same cuts."""
 
 
 def processors() -> list[str]:
@@ -134,7 +152,7 @@ def test_odd_values_are_refused_or_passed_never_raised(tmp_path: Path, name: str
     stage.close()
 
 
-@pytest.mark.parametrize("name", sorted(SAMPLES))
+@pytest.mark.parametrize("name", sorted(set(SAMPLES) - BATCH_SCOPED))
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_batch_splits_and_restarts_change_nothing(tmp_path: Path, name: str, seed: int) -> None:
     data = records(120, seed)
@@ -165,4 +183,16 @@ def test_state_items_name_their_key(tmp_path: Path, name: str) -> None:
     decode = msgspec.msgpack.Decoder(op.state_type).decode
     items = [(a, p, op.state_view(a, p, decode(raw))) for a, p, raw in stage.stored()]
     assert items and all(item["assetId"] == a and item["pointId"] == p for a, p, item in items)
+    stage.close()
+
+
+def test_simplified_window_state_follows_changed_rules(tmp_path: Path) -> None:
+    """A pipeline re-released with other rules resumes on its old state instead of failing."""
+    stage = Stage(tmp_path, "SimplifiedTimeWindowAggregator")
+    stage.run([rec("a1", "p", BASE_MS, 2)])
+    changed = {"rules": [{"inputPoint": "m1::p", "outputPoint": "m1::other", **WINDOW}, {**P, **WINDOW}]}
+    assert stage.op.build is not None
+    stage.operator = stage.op.build(stage.op.config.model_validate(changed))
+    out = stage.run([rec("a1", "p", BASE_MS + 1, 3)])
+    assert [(r.pointId, r.value) for r in out] == [("other", 3), ("p_out", 5)]
     stage.close()

@@ -28,4 +28,17 @@ def operator_names() -> list[str]:
 
 def _load_builtins() -> None:
     # Imported for their register_operator() calls; late so the registry has no import cycle.
-    from streamcalc.library import appenders, io, late, merger, selector, simplified_window, windows  # noqa: F401
+    from streamcalc.library import (  # noqa: F401
+        appenders,
+        batch,
+        cumulant,
+        io,
+        late,
+        merger,
+        normalizer,
+        record_filter,
+        selector,
+        simplified_window,
+        taggers,
+        windows,
+    )

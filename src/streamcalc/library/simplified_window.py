@@ -100,8 +100,12 @@ class SimplifiedTimeWindowAggregator:
                 continue
             key = (record.assetId, record.pointId)
             current = working[key]
-            if current is None:
-                current = working[key] = SumState(tuple(Window(r.output.ref, -1, -1, 0, 0) for r in rules))
+            if (
+                current is None
+                or len(current.windows) != len(rules)
+                or any(w.output != r.output.ref for w, r in zip(current.windows, rules, strict=False))
+            ):
+                current = working[key] = _aligned(current, rules)
             changed[key] = current
             for rule, window in zip(rules, current.windows, strict=True):
                 t = record.time
@@ -122,6 +126,13 @@ class SimplifiedTimeWindowAggregator:
                 out.append(rule.output.emit(record, time=window.start, value=window.sum, dq=None, attr={}))
         ctx.state.save(changed)
         return out
+
+
+def _aligned(state: SumState | None, rules: list[_Rule]) -> SumState:
+    """One window per rule, in rule order: a window kept from before the rules changed (a
+    re-released pipeline) stays with its output point; new rules start empty."""
+    kept = {w.output: w for w in state.windows} if state is not None else {}
+    return SumState(tuple(kept.get(r.output.ref) or Window(r.output.ref, -1, -1, 0, 0) for r in rules))
 
 
 def state_item(asset_id: str, point_id: str, state: SumState) -> dict[str, Any]:
