@@ -208,7 +208,7 @@ def test_window_rules_accept_every_unit(unit: str, size: int, window_ms: int) ->
         ([rule(windowSize=0)], "config.rules.0.windowSize", "greater than or equal to 1"),
         ([rule(outputPoint="m2::sum")], "config.rules.0", "same modelId"),
         ([rule(outputPoint="m1::power")], "config.rules.0", "must differ"),
-        ([rule(), rule(inputPoint="m1::energy")], "config", "its own outputPoint"),
+        ([rule(), rule(inputPoint="m1::energy")], "config.rules", "its own outputPoint"),
         ([rule(inputPoint="m1power")], "config.rules.0.inputPoint", "'m1power'"),
         ([], "config.rules", "at least 1 item"),
     ],

@@ -19,14 +19,21 @@ LastRecordAppender rules read one point, the item shows the latest (by time) of 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.library.base import OperatorType, StageContext, StateKey
 from streamcalc.library.conditions import Condition, compile_condition
-from streamcalc.library.point_rules import Output, PointRule, RuleIndex, record_fields, with_attr
+from streamcalc.library.point_rules import (
+    Output,
+    PointRule,
+    RuleIndex,
+    UniqueOutputs,
+    record_fields,
+    with_attr,
+)
 from streamcalc.library.registry import register_operator
 from streamcalc.records import Record
 
@@ -47,29 +54,13 @@ class LastRecordRule(PointRule):
 class LastRecordAppenderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[LastRecordRule] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_outputs(self) -> LastRecordAppenderConfig:
-        _check_unique_outputs(self.rules)
-        return self
+    rules: Annotated[list[LastRecordRule], Field(min_length=1), UniqueOutputs]
 
 
 class LastChangedRecordAppenderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[PointRule] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_outputs(self) -> LastChangedRecordAppenderConfig:
-        _check_unique_outputs(self.rules)
-        return self
-
-
-def _check_unique_outputs(rules: list[LastRecordRule] | list[PointRule]) -> None:
-    outputs = [r.outputPoint for r in rules]
-    if len(set(outputs)) != len(outputs):
-        raise ValueError("each rule needs its own outputPoint")
+    rules: Annotated[list[PointRule], Field(min_length=1), UniqueOutputs]
 
 
 class LastRecords(msgspec.Struct, array_like=True, gc=False):

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.library.appenders import LAST_RECORD_ATTR
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import Output, PointRule, RuleIndex, with_attr
+from streamcalc.library.point_rules import Output, PointRule, RuleIndex, UniqueOutputs, with_attr
 from streamcalc.library.record_paths import AttrPath, getter
 from streamcalc.library.registry import register_operator
 from streamcalc.records import Record
@@ -92,14 +92,7 @@ class CumulantRule(PointRule):
 class CumulantDecomposerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[CumulantRule] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_outputs(self) -> CumulantDecomposerConfig:
-        outputs = [r.outputPoint for r in self.rules]
-        if len(set(outputs)) != len(outputs):
-            raise ValueError("each rule needs its own outputPoint")
-        return self
+    rules: Annotated[list[CumulantRule], Field(min_length=1), UniqueOutputs]
 
 
 def _is_number(x: object) -> bool:

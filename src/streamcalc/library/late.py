@@ -15,13 +15,13 @@ every rule reading that point. Get Stage State item: `{assetId, pointId, time}`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from streamcalc.library.base import OperatorType, StageContext, StateKey
-from streamcalc.library.point_rules import Output, PointRule, RuleIndex
+from streamcalc.library.point_rules import Output, PointRule, RuleIndex, UniqueOutputs
 from streamcalc.library.registry import register_operator
 from streamcalc.records import Record
 
@@ -32,14 +32,7 @@ QUALITY_LATE = 1
 class LatePointTaggerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[PointRule] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_outputs(self) -> LatePointTaggerConfig:
-        outputs = [r.outputPoint for r in self.rules]
-        if len(set(outputs)) != len(outputs):
-            raise ValueError("each rule needs its own outputPoint")
-        return self
+    rules: Annotated[list[PointRule], Field(min_length=1), UniqueOutputs]
 
 
 class LatestTime(msgspec.Struct, array_like=True, gc=False):

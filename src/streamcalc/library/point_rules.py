@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from streamcalc.library.points import PointRef, matches_model, split_ref
 from streamcalc.records import Record
@@ -34,6 +34,17 @@ class PointRule(BaseModel):
     def _same_model(self) -> PointRule:
         check_rule_points(self.inputPoint, self.outputPoint)
         return self
+
+
+def _unique_outputs(rules: list[Any]) -> list[Any]:
+    outputs = [r.outputPoint for r in rules if r.outputPoint is not None]
+    if len(set(outputs)) != len(outputs):
+        raise ValueError("each rule needs its own outputPoint")
+    return rules
+
+
+UniqueOutputs = AfterValidator(_unique_outputs)
+"""For a `rules` list: no two rules may write the same output point."""
 
 
 def check_rule_points(input_point: str, output_point: str) -> None:

@@ -11,13 +11,13 @@ order (a key's rules are fixed by its point and model, so the list lines up with
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.library.base import OperatorType, StageContext, StateKey
-from streamcalc.library.point_rules import Output, RuleIndex, check_rule_points
+from streamcalc.library.point_rules import Output, RuleIndex, UniqueOutputs, check_rule_points
 from streamcalc.library.points import PointRef
 from streamcalc.library.registry import register_operator
 from streamcalc.records import Record
@@ -47,14 +47,7 @@ class SumRule(BaseModel):
 class SimplifiedWindowConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[SumRule] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_outputs(self) -> SimplifiedWindowConfig:
-        outputs = [r.outputPoint for r in self.rules]
-        if len(set(outputs)) != len(outputs):
-            raise ValueError("each rule needs its own outputPoint")
-        return self
+    rules: Annotated[list[SumRule], Field(min_length=1), UniqueOutputs]
 
 
 class Window(msgspec.Struct, array_like=True, gc=False):

@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import Output, PointRule, RuleIndex
+from streamcalc.library.point_rules import Output, PointRule, RuleIndex, UniqueOutputs
 from streamcalc.library.registry import register_operator
 from streamcalc.records import Record
 
@@ -116,14 +116,7 @@ class OffLimitRule(PointRule):
 class OffLimitTaggerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[OffLimitRule] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_outputs(self) -> OffLimitTaggerConfig:
-        outputs = [r.outputPoint for r in self.rules]
-        if len(set(outputs)) != len(outputs):
-            raise ValueError("each rule needs its own outputPoint")
-        return self
+    rules: Annotated[list[OffLimitRule], Field(min_length=1), UniqueOutputs]
 
 
 class _Rule:

@@ -33,7 +33,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import check_rule_points
+from streamcalc.library.point_rules import UniqueOutputs, check_rule_points
 from streamcalc.library.points import PointRef
 from streamcalc.library.registry import register_operator
 from streamcalc.library.simplified_window import UNIT_MS, WindowUnit
@@ -110,28 +110,13 @@ class _WindowConfig(BaseModel):
     latencyMinutes: int = Field(default=0, ge=0, le=MAX_LATENCY_MINUTES)
     earlyTrigger: EarlyTrigger | None = None
 
-    def _check_outputs(self, rules: list[FixedRule] | list[SlidingRule]) -> None:
-        outputs = [r.outputPoint for r in rules]
-        if len(set(outputs)) != len(outputs):
-            raise ValueError("each rule needs its own outputPoint")
-
 
 class FixedWindowConfig(_WindowConfig):
-    rules: list[FixedRule] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_outputs(self) -> FixedWindowConfig:
-        self._check_outputs(self.rules)
-        return self
+    rules: Annotated[list[FixedRule], Field(min_length=1), UniqueOutputs]
 
 
 class SlidingWindowConfig(_WindowConfig):
-    rules: list[SlidingRule] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_outputs(self) -> SlidingWindowConfig:
-        self._check_outputs(self.rules)
-        return self
+    rules: Annotated[list[SlidingRule], Field(min_length=1), UniqueOutputs]
 
 
 class WindowAggregator:
