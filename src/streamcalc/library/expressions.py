@@ -9,8 +9,9 @@ record fields and, below `attr`, dict keys and list indexes.
 Evaluation (expression_eval.py) never raises. A missing path is nil; arithmetic or ordering
 on nil or on values of the wrong types, division by zero and overflow make the whole
 condition false for that record (internally an `_Undefined` signal, like SQL's unknown but
-absorbing). Text that cannot be parsed raises `ExpressionError` with a 1-based column and what was expected; it is a
-ValueError, so a pydantic field of type `Expression` reports it as a validation error.
+absorbing). Text that cannot be parsed raises `ExpressionError` with a 1-based column and
+what was expected; it is a ValueError, so a pydantic field of type `Expression` reports it
+as a validation error.
 """
 
 from __future__ import annotations
