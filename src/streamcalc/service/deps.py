@@ -59,10 +59,6 @@ def org_id(request: Request, principal: Annotated[Principal, Depends(authenticat
     return org
 
 
-def caller(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
-    return principal
-
-
 OrgId = Annotated[str, Depends(org_id)]
-Caller = Annotated[Principal, Depends(caller)]
+Caller = Annotated[Principal, Depends(authenticate)]
 Body = Annotated[bytes, Depends(raw_body)]
