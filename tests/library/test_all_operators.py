@@ -74,6 +74,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "Trash": {},
     "BatchMerger": {"inputPoints": ["m1::p", "m1::q"], "outputPoint": "m1::merged", "fields": ["assetId"]},
     "Normalizer": {"type": "cal", "points": ["m1::p"]},
+    "RecordCapturer": {"points": ["m1::p", "m1::q"]},
+    "RecordRestorer": {
+        "rules": [{"inputPoint": "m1::q", "restorePoint": "m1::p", "outputPoint": "m1::p_out"}]
+    },
 }
 BATCH_SCOPED = {"RecordSorterByTime", "BatchMerger"}
 """Their output depends on where batches are cut, as in EnOS; recovery replays the same cuts."""
@@ -109,7 +113,8 @@ class Stage:
     def restart(self) -> None:
         assert self.op.build is not None
         self.operator = self.op.build(self.op.config.model_validate(SAMPLES[self.op.name]))
-        self.state = None if self.op.state_type is None else StageState(self.store, "s", self.op.state_type)
+        binding = self.op.state_binding("s")
+        self.state = None if binding is None else StageState(self.store, "s", binding[1])
 
     def run(self, batch: list[Record]) -> list[Record]:
         ctx = RecordingContext("s", self.state)  # type: ignore[arg-type]

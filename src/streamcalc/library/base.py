@@ -64,6 +64,16 @@ C = TypeVar("C", bound=BaseModel)
 
 
 @dataclass(frozen=True)
+class SharedState:
+    """A pipeline-wide keyed state that several stages use instead of a state of their own
+    (EnOS's `commonRedisStage`: every RecordCapturer writes it, RecordRestorer reads it)."""
+
+    name: str
+    """Its name in the state store; never a valid stage instanceName, so the two cannot clash."""
+    state_type: type[msgspec.Struct]
+
+
+@dataclass(frozen=True)
 class OperatorType(Generic[C]):
     name: str
     config: type[C]
@@ -76,6 +86,16 @@ class OperatorType(Generic[C]):
     """Bump when the encoding of `state_type` changes incompatibly."""
     state_view: Callable[[str, str, Any], dict[str, Any]] | None = None
     """(assetId, pointId, decoded state) -> the Get Stage State item, shaped by the state kind."""
+    shared_state: SharedState | None = None
+    """When set, `ctx.state` is this pipeline-wide state; a stateful type keeps its state there
+    (its state_type must be the shared one), a stateless type only reads it."""
+
+    def state_binding(self, stage: str) -> tuple[str, type[msgspec.Struct]] | None:
+        """(its name in the pipeline's state store, its type) of the state a stage of this type
+        uses; None when it uses none."""
+        if self.shared_state is not None:
+            return self.shared_state.name, self.shared_state.state_type
+        return None if self.state_type is None else (stage, self.state_type)
 
     def __post_init__(self) -> None:
         stateless = self.state_kind == "none"
@@ -83,6 +103,12 @@ class OperatorType(Generic[C]):
             raise TypeError(
                 f"operator {self.name}: a state type and view go with a state kind other than 'none'"
             )
+        if (
+            self.shared_state is not None
+            and not stateless
+            and self.state_type is not self.shared_state.state_type
+        ):
+            raise TypeError(f"operator {self.name}: the state type must be that of its shared state")
         if (self.role == "processor") != (self.build is not None):
             raise TypeError(
                 f"operator {self.name}: processors need a builder; sources and destinations have none"

@@ -31,6 +31,7 @@ def _load_builtins() -> None:
     from streamcalc.library import (  # noqa: F401
         appenders,
         batch,
+        capture,
         cumulant,
         io,
         late,

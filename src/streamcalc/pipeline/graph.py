@@ -109,6 +109,15 @@ def build_graph(doc: Mapping[str, Any] | PipelineDef) -> StageGraph:
             raise PipelineError(
                 f"the output of {node.op.name} is not read by any stage", node.name, "outputLanes"
             )
+    kept = {n.op.shared_state for n in graph.nodes if n.op.state_kind != "none"}
+    for node in graph.nodes:
+        if node.op.shared_state is not None and node.op.shared_state not in kept:
+            raise PipelineError(
+                f"{node.op.name} reads state that no stage of this pipeline keeps "
+                f"({node.op.shared_state.name}; e.g. add a RecordCapturer)",
+                node.name,
+                "stageName",
+            )
     return graph
 
 

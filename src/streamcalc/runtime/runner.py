@@ -113,12 +113,17 @@ class Runner:
             for topic in self._source_of
             for p in range(log_.ensure_topic(TopicConfig(topic)).partitions)
         ]
-        self._states = {
-            n.name: StageState(store, n.name, n.op.state_type, max_cached_keys=self._opts.max_cached_keys)
-            for n in graph.nodes
-            if n.op.state_type is not None
-        }
-        self._executor = StageExecutor(graph, self._states)
+        self._states: dict[str, StageState] = {}  # by name in the store: shared states once
+        stage_states: dict[str, StageState] = {}
+        for n in graph.nodes:
+            if (binding := n.op.state_binding(n.name)) is not None:
+                name, state_type = binding
+                if name not in self._states:
+                    self._states[name] = StageState(
+                        store, name, state_type, max_cached_keys=self._opts.max_cached_keys
+                    )
+                stage_states[n.name] = self._states[name]
+        self._executor = StageExecutor(graph, stage_states)
         self._checkpoint = Checkpoint()
         self._positions: dict[TopicPartition, int] = {}
         self._uncommitted: list[_BatchRanges] = []

@@ -28,7 +28,7 @@ from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service import codes
 from streamcalc.service.catalog import Catalog, PipelineRecord
 from streamcalc.service.errors import ApiError
-from streamcalc.service.stage_state import StateRequest, get_items, stateful_stage
+from streamcalc.service.stage_state import StateRequest, get_items, state_name, stateful_stage
 from streamcalc.state import open_pipeline_state
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ class PipelineService:
         Under the lifecycle lock, so no start can slip in between the check and the delete.
         """
         with self._lock:
-            record, _ = self._stateful_stage(org_id, request)
+            record, op = self._stateful_stage(org_id, request)
             if record.status != "PAUSED":
                 raise ApiError(
                     codes.STAGE_STATE_OTHER,
@@ -208,7 +208,7 @@ class PipelineService:
                 )
             store = open_pipeline_state(self._data_dir, request.pipeline_id)
             try:
-                return store.delete_keys(request.stage, request.asset_ids, request.point_ids)
+                return store.delete_keys(state_name(op, request.stage), request.asset_ids, request.point_ids)
             finally:
                 store.close()
 

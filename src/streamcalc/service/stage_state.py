@@ -73,9 +73,16 @@ def get_items(store: StateStore, op: OperatorType[Any], request: StateRequest) -
     view = op.state_view
     return [
         view(a, p, decode(raw))
-        for (a, p), raw in zip(keys, store.get_many(request.stage, keys), strict=True)
+        for (a, p), raw in zip(keys, store.get_many(state_name(op, request.stage), keys), strict=True)
         if raw is not None
     ]
+
+
+def state_name(op: OperatorType[Any], stage: str) -> str:
+    """Where a stateful stage's state lives in the store: its own name, or a shared state's."""
+    binding = op.state_binding(stage)
+    assert binding is not None, "stateful_stage() checked the kind"
+    return binding[0]
 
 
 def _ids(raw: str, name: str) -> list[str]:
@@ -85,4 +92,4 @@ def _ids(raw: str, name: str) -> list[str]:
     return ids
 
 
-__all__ = ["MAX_KEYS", "StateRequest", "get_items", "parse_request", "stateful_stage"]
+__all__ = ["MAX_KEYS", "StateRequest", "get_items", "parse_request", "state_name", "stateful_stage"]
