@@ -114,12 +114,21 @@ def pipeline(stage: str, config: dict[str, Any]) -> dict[str, Any]:
 class PipelineRun:
     """A real pipeline run in this process: outputs, error lane and Get Stage State items."""
 
-    def __init__(self, data_dir: Path, definition: dict[str, Any], records: list[Record], batch: int) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        definition: dict[str, Any],
+        records: list[Record],
+        batch: int,
+        *,
+        messages: list[bytes] | None = None,
+    ) -> None:
+        """`messages`, when given, are the input as raw bytes instead of encoded `records`."""
         self.data_dir, self.definition = data_dir, definition
         log_ = open_log(data_dir)
         store = open_pipeline_state(data_dir, "p1")
         try:
-            log_.append([AppendEntry(IN, 0, [encode_record(r) for r in records])])
+            log_.append([AppendEntry(IN, 0, messages or [encode_record(r) for r in records])])
             runner = Runner(
                 "p1",
                 build_graph(definition),

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from streamcalc.library import OperatorType, get_operator
 from streamcalc.library.conditions import compile_condition
+from streamcalc.library.normalizer import reads_origin
 from streamcalc.pipeline.errors import PipelineError
 from streamcalc.pipeline.model import OnRecordError, PipelineDef, StageDef
 from streamcalc.records import Record
@@ -62,6 +63,8 @@ class StageNode:
 class StageGraph:
     nodes: tuple[StageNode, ...]
     """In topological order: every node comes after its inputs."""
+    origin_sources: frozenset[str] = frozenset()
+    """Sources whose topic holds origin messages: an origin Normalizer reads them."""
 
     @property
     def sources(self) -> list[StageNode]:
@@ -99,7 +102,8 @@ def build_graph(doc: Mapping[str, Any] | PipelineDef) -> StageGraph:
     by_name = {s.instanceName: op for s, op in typed}
     settings = {s.instanceName: _settings(s, op) for s, op in typed}
     graph = StageGraph(
-        tuple(StageNode(n, by_name[n], configs[n], tuple(inputs[n]), settings[n]) for n in order)
+        tuple(StageNode(n, by_name[n], configs[n], tuple(inputs[n]), settings[n]) for n in order),
+        _origin_sources(inputs, by_name, configs),
     )
     if not graph.destinations:
         raise PipelineError("a pipeline needs at least one destination stage (e.g. EDHKafkaProducer)")
@@ -119,6 +123,26 @@ def build_graph(doc: Mapping[str, Any] | PipelineDef) -> StageGraph:
                 "stageName",
             )
     return graph
+
+
+def _origin_sources(
+    inputs: dict[str, list[str]], ops: dict[str, OperatorType[Any]], configs: dict[str, BaseModel]
+) -> frozenset[str]:
+    """The sources read by origin Normalizers; each must be read by those alone."""
+    origin = {up for name, ups in inputs.items() if reads_origin(configs[name]) for up in ups}
+    for name, ups in inputs.items():
+        if reads_origin(configs[name]):
+            if any(ops[up].role != "source" for up in ups):
+                raise PipelineError(
+                    "an origin Normalizer reads origin messages straight from a source", name, "inputLanes"
+                )
+        elif origin.intersection(ups):
+            raise PipelineError(
+                "this stage reads a source of origin messages; read it after the origin Normalizer",
+                name,
+                "inputLanes",
+            )
+    return frozenset(origin)
 
 
 def resolve_operator(stage: StageDef) -> OperatorType[Any]:

@@ -2,7 +2,7 @@
 
 from streamcalc.records.codec import Rejected, decode_record, decode_records, encode_record, encode_records
 from streamcalc.records.model import MAX_ID_LENGTH, Record, Value
-from streamcalc.records.origin import OriginError, OriginMessage, normalise_origin
+from streamcalc.records.origin import OriginError, OriginMessage, decode_origin_messages, normalise_origin
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -11,6 +11,7 @@ __all__ = [
     "Record",
     "Rejected",
     "Value",
+    "decode_origin_messages",
     "decode_record",
     "decode_records",
     "encode_record",

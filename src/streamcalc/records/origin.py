@@ -9,10 +9,12 @@ only, so good points of a message are never lost with a bad one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
 
+from streamcalc.records.codec import Rejected
 from streamcalc.records.model import EpochMs, NonEmpty, Record
 
 _SCALARS = (bool, int, float, str, type(None))
@@ -89,6 +91,24 @@ def normalise_origin(raw: bytes | OriginMessage) -> tuple[list[Record], list[Ori
                 )
             )
     return records, errors
+
+
+def decode_origin_messages(messages: Sequence[bytes]) -> tuple[list[Record], list[Rejected]]:
+    """Like `decode_records`, for a topic of origin messages: a malformed message is rejected
+    whole, a bad point alone (its reason names the asset and point; `raw` is the message)."""
+    records: list[Record] = []
+    rejected: list[Rejected] = []
+    for i, raw in enumerate(messages):
+        try:
+            good, bad = normalise_origin(raw)
+        except OriginError as e:
+            rejected.append(Rejected(i, e.reason, bytes(raw)))
+            continue
+        records.extend(good)
+        rejected.extend(
+            Rejected(i, f"asset {e.asset_id} point {e.point_id}: {e.reason}", bytes(raw)) for e in bad
+        )
+    return records, rejected
 
 
 def _point_value(point: Any) -> tuple[bool | int | float | str | None, int | None, int | None]:

@@ -27,7 +27,7 @@ from streamcalc.errors import StreamcalcError
 from streamcalc.library.io import ConsumerConfig, ProducerConfig
 from streamcalc.log import AppendEntry, Log, ProducerStamp, TopicConfig, TopicPartition, partition_for
 from streamcalc.pipeline import PipelineError, StageGraph
-from streamcalc.records import Record, decode_records, encode_record, encode_records
+from streamcalc.records import Record, decode_origin_messages, decode_records, encode_record, encode_records
 from streamcalc.runtime import failpoints
 from streamcalc.runtime.errorlane import ErrorEntry, encode_error, error_topic
 from streamcalc.runtime.executor import BatchResult, StageExecutor
@@ -90,6 +90,7 @@ class Runner:
         self._limiter = RateLimiter(self._opts.rate_limit, clock)
         self._stop = False
         self._source_of: dict[str, str] = {}  # topic -> source stage
+        self._origin_sources = graph.origin_sources
         self._resets: dict[str, str] = {}  # topic -> auto.offset.reset
         for node in graph.sources:
             config = node.config
@@ -232,12 +233,14 @@ class Runner:
         sources: dict[str, list[Record]] = {}
         errors: list[ErrorEntry] = []
         for (topic, partition), (first, messages) in reads.items():
-            records, rejected = decode_records(messages)
-            sources.setdefault(self._source_of[topic], []).extend(records)
+            source = self._source_of[topic]
+            decode = decode_origin_messages if source in self._origin_sources else decode_records
+            records, rejected = decode(messages)
+            sources.setdefault(source, []).extend(records)
             errors.extend(
                 ErrorEntry(
                     pipelineId=self.pipeline_id,
-                    stage=self._source_of[topic],
+                    stage=source,
                     reason=r.reason,
                     raw=r.raw,
                     topic=topic,
