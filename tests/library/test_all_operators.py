@@ -70,6 +70,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
             {**P, "scale": {"type": "fixed", "value": 2}, "slope": {"type": "fixed", "min": 0, "max": 100}}
         ]
     },
+    "PowerIntegrator": {
+        "rules": [{**P, "method": "average", "threshold": "[0,3)"}, {**Q, "method": "instant"}]
+    },
     "RecordSorterByTime": {},
     "Trash": {},
     "BatchMerger": {"inputPoints": ["m1::p", "m1::q"], "outputPoint": "m1::merged", "fields": ["assetId"]},

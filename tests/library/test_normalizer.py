@@ -111,11 +111,11 @@ def test_a_source_of_origin_messages_feeds_origin_normalizers_only() -> None:
     }
     fan_out["stages"][2]["outputLanes"] = ["s"]
     fan_out["stages"][3]["inputLanes"] = ["n", "s"]
-    with pytest.raises(PipelineError, match="PointSelector_01.*read it after the origin Normalizer"):
+    with pytest.raises(PipelineError, match=r"PointSelector_01.*read it after the origin Normalizer"):
         build_graph(fan_out)
     chained = pipeline("PointSelector_01", {"points": ["m1::p"]})
     chained["stages"].insert(2, {"instanceName": "Normalizer_01", "config": ORIGIN})
-    with pytest.raises(PipelineError, match="Normalizer_01.*straight from a source"):
+    with pytest.raises(PipelineError, match=r"Normalizer_01.*straight from a source"):
         build_graph(chained)
     assert build_graph(pipeline("Normalizer_01", ORIGIN)).origin_sources == {"EDHKafkaConsumer_01"}
 

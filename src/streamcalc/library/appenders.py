@@ -12,6 +12,9 @@ State (kind `record`), per (assetId, input pointId), holding input records as th
   "Differs" is type-strict, as in Java's `equals`: 1 and 1.0, or 1 and True, differ.
 
 A rule's `condition` is a `library.conditions.Condition` (data, never evaluated code).
+With `onlyNewer`, a record older (by time) than the stored one never replaces it; it is still
+emitted with the stored record attached. Out-of-order data then cannot move the cache back in
+time, which the energy templates need (an older baseline would count an interval twice).
 
 Get Stage State item: the stored record's fields (see `point_rules.record_fields`). If several
 LastRecordAppender rules read one point, the item shows the latest (by time) of their records.
@@ -55,12 +58,14 @@ class LastRecordAppenderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: Annotated[list[LastRecordRule], Field(min_length=1), UniqueOutputs]
+    onlyNewer: bool = False
 
 
 class LastChangedRecordAppenderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: Annotated[list[PointRule], Field(min_length=1), UniqueOutputs]
+    onlyNewer: bool = False
 
 
 class LastRecords(msgspec.Struct, array_like=True, gc=False):
@@ -90,9 +95,10 @@ class _LastRecordRule:
 class LastRecordAppender:
     def __init__(self, config: LastRecordAppenderConfig) -> None:
         self._index = RuleIndex((r.inputPoint, _LastRecordRule(r)) for r in config.rules)
+        self._only_newer = config.onlyNewer
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        rules_for = self._index.rules_for
+        rules_for, only_newer = self._index.rules_for, self._only_newer
         matched = [(r, rules) for r in batch if (rules := rules_for(r))]
         working: dict[StateKey, LastRecords | None] = ctx.state.load(
             {(r.assetId, r.pointId) for r, _ in matched}
@@ -110,7 +116,9 @@ class LastRecordAppender:
                     append(output.emit(record))
                 else:
                     append(output.emit(record, attr=with_attr(record, LAST_RECORD_ATTR, record_fields(last))))
-                if rule.accepts is None or rule.accepts(record):
+                if (rule.accepts is None or rule.accepts(record)) and not (
+                    only_newer and last is not None and record.time < last.time
+                ):
                     if state is None:
                         state = working[key] = LastRecords({})
                     state.records[output.ref] = record
@@ -137,9 +145,10 @@ def _changed(a: object, b: object) -> bool:
 class LastChangedRecordAppender:
     def __init__(self, config: LastChangedRecordAppenderConfig) -> None:
         self._index = RuleIndex((r.inputPoint, Output(r.outputPoint)) for r in config.rules)
+        self._only_newer = config.onlyNewer
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        rules_for = self._index.rules_for
+        rules_for, only_newer = self._index.rules_for, self._only_newer
         matched = [(r, outputs) for r in batch if (outputs := rules_for(r))]
         working: dict[StateKey, LastChanged | None] = ctx.state.load(
             {(r.assetId, r.pointId) for r, _ in matched}
@@ -155,7 +164,7 @@ class LastChangedRecordAppender:
                 cached = record
             else:
                 cached = state.record
-                if _changed(record.value, cached.value):
+                if _changed(record.value, cached.value) and not (only_newer and record.time < cached.time):
                     state = working[key] = changed[key] = LastChanged(record)
             attached = {
                 "lastChangedTs": cached.time,

@@ -2,8 +2,11 @@
 previous reading, and emit it renamed to the rule's output point (stateless).
 
 It reads the previous reading from `attr.lastRecordAppender`, which a LastRecordAppender
-upstream attaches (so the rule's inputPoint is that appender's outputPoint). For a record with
-value v at time t and an attached last record (v0, t0):
+upstream attaches (so the rule's inputPoint is that appender's outputPoint), or, with
+`lastRecordFrom: "LastChangedRecordAppender"`, from the `lastChangedRecord` that appender
+attaches: a run of equal readings then leaves the interval start at the last change, as EnOS's
+meter-reading algorithm wants for the slope. For a record with value v at time t and an
+attached last record (v0, t0):
 
     delta = v - v0        slope = delta / ((t - t0) in hours)        output value = delta * scale
 
@@ -36,7 +39,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streamcalc.library.appenders import LAST_RECORD_ATTR
+from streamcalc.library.appenders import LAST_CHANGED_ATTR, LAST_RECORD_ATTR
 from streamcalc.library.base import OperatorType, StageContext
 from streamcalc.library.point_rules import Output, PointRule, RuleIndex, UniqueOutputs, with_attr
 from streamcalc.library.record_paths import AttrPath, getter
@@ -93,6 +96,8 @@ class CumulantDecomposerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: Annotated[list[CumulantRule], Field(min_length=1), UniqueOutputs]
+    lastRecordFrom: Literal["LastRecordAppender", "LastChangedRecordAppender"] = "LastRecordAppender"
+    """The upstream appender whose attachment holds the previous reading."""
 
 
 def _is_number(x: object) -> bool:
@@ -134,18 +139,31 @@ class _Rule:
         self.slope = _slope_of(rule.slope)
 
 
+def _last_record(record: Record) -> object:
+    return record.attr.get(LAST_RECORD_ATTR)
+
+
+def _last_changed_record(record: Record) -> object:
+    attached = record.attr.get(LAST_CHANGED_ATTR)
+    return attached.get("lastChangedRecord") if isinstance(attached, dict) else None
+
+
 class CumulantDecomposer:
     def __init__(self, config: CumulantDecomposerConfig) -> None:
         self._index = RuleIndex((r.inputPoint, _Rule(r)) for r in config.rules)
+        self._previous = (
+            _last_record if config.lastRecordFrom == "LastRecordAppender" else _last_changed_record
+        )
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
         rules_for = self._index.rules_for
+        previous = self._previous
         out: list[Record] = []
         for record in batch:
             rules = rules_for(record)
             if not rules:
                 continue
-            last = record.attr.get(LAST_RECORD_ATTR)
+            last = previous(record)
             if not isinstance(last, dict):
                 continue
             interval = _interval(record, last)

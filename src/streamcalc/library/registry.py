@@ -33,6 +33,7 @@ def _load_builtins() -> None:
         batch,
         capture,
         cumulant,
+        energy,
         io,
         late,
         merger,

@@ -28,6 +28,7 @@ from typing import Any
 from streamcalc.pipeline.errors import PipelineError
 from streamcalc.pipeline.graph import parse_pipeline, resolve_operator
 from streamcalc.pipeline.model import PipelineDef, StageDef
+from streamcalc.pipeline.templates import expand_template, is_template_document
 
 _CONSUMER = "EDHKafkaConsumer"
 _PRODUCER = "EDHKafkaProducer"
@@ -47,7 +48,12 @@ _SDC_STAGE_SETTINGS = frozenset({"stageOnRecordError", "stageRequiredFields", "s
 
 
 def load_pipeline_document(doc: Mapping[str, Any] | PipelineDef) -> PipelineDef:
-    """A native definition, or an SDC export (recognised by its `pipelineConfig` key)."""
+    """A native definition, an SDC export (recognised by its `pipelineConfig` key) or a
+    calculation template document, expanded (by its `templateType`; 1 marks a native one)."""
+    if isinstance(doc, Mapping) and "templateType" in doc:
+        if is_template_document(doc):
+            return expand_template(doc)
+        doc = {k: v for k, v in doc.items() if k != "templateType"}
     if isinstance(doc, Mapping) and "pipelineConfig" in doc:
         return import_streamsets(doc)
     return parse_pipeline(doc)

@@ -22,6 +22,7 @@ from streamcalc.library import OperatorType
 from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import EmbeddedLog, ResetTarget
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
+from streamcalc.pipeline.templates import is_template_document
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.supervisor import PipelineStatus as WorkerStatus
 from streamcalc.runtime.supervisor import Supervisor
@@ -95,7 +96,7 @@ class PipelineService:
         if name is not None and not isinstance(name, str):
             raise ApiError(codes.CONFIG_INVALID, "name must be a string")
         design = _pipeline_json(body.get("pipelineJson")) if "pipelineJson" in body else None
-        meta = {k: body[k] for k in _META_FIELDS if k in body}
+        meta = _meta(body, design)
         with self._lock:
             if pipeline_id is None:
                 if design is None:
@@ -129,9 +130,10 @@ class PipelineService:
                     codes.CANNOT_START,
                     f"Stream processing job with status [{record.status}] cannot be started.",
                 )
-            self._supervisor.start(pipeline_id, _pipeline_json(record.released), options)
+            definition = _runnable(record.released)
+            self._supervisor.start(pipeline_id, definition, options)
             self._catalog.set_status(org_id, pipeline_id, "RUNNING")
-            self._lag[pipeline_id] = _LagSeries(_source_topics(record.released)[0])
+            self._lag[pipeline_id] = _LagSeries(_source_topics(definition)[0])
 
     def pause(self, org_id: str, pipeline_id: str) -> None:
         """Answers once the worker committed and exited: no batch in flight."""
@@ -166,7 +168,7 @@ class PipelineService:
                     codes.RESET_FAILED,
                     f"The offset of a [{record.status}] pipeline cannot be reset; pause or stop it first.",
                 )
-            self._supervisor.reset_offsets(pipeline_id, to, _pipeline_json(record.released))
+            self._supervisor.reset_offsets(pipeline_id, to, _runnable(record.released))
 
     def resume_running(self) -> None:
         """After a service restart: pipelines the catalog says are RUNNING get their workers back.
@@ -175,7 +177,7 @@ class PipelineService:
         """
         for record in self._catalog.running_pipelines():
             try:
-                released = _pipeline_json(record.released)
+                released = _runnable(_pipeline_json(record.released))
                 self._supervisor.start(record.pipeline_id, released, RunnerOptions())
             except (ApiError, StreamcalcError) as e:
                 log.error("pipeline %s could not be resumed: %s", record.pipeline_id, e)
@@ -271,7 +273,9 @@ class _LagSeries:
 
 
 def _pipeline_json(raw: Any) -> dict[str, Any]:
-    """pipelineJson as an object or a JSON string, native or StreamSets; 61100 if invalid."""
+    """pipelineJson as an object or a JSON string, native, StreamSets or a template; 61100 if
+    invalid. Returns what is stored: a template document as written (expanded whenever it
+    runs, see `_runnable`), any other document as its native definition."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -279,16 +283,36 @@ def _pipeline_json(raw: Any) -> dict[str, Any]:
             raise ApiError(codes.CONFIG_INVALID, f"The Stream configuration JSON is invalid: {e}") from e
     if not isinstance(raw, dict):
         raise ApiError(codes.CONFIG_INVALID, "The Stream configuration JSON is invalid: expected an object")
+    native = _runnable(raw)
+    return raw if is_template_document(raw) else native
+
+
+def _runnable(document: dict[str, Any]) -> dict[str, Any]:
+    """The native definition a stored (or saved) document runs as; 61100 if invalid."""
     try:
-        definition = load_pipeline_document(raw).model_dump(exclude_unset=True)
+        definition = load_pipeline_document(document).model_dump(exclude_unset=True)
         build_graph(definition)
     except PipelineError as e:
         raise ApiError(codes.CONFIG_INVALID, f"The Stream configuration JSON is invalid: {e}") from e
     return definition
 
 
+def _meta(body: dict[str, Any], design: dict[str, Any] | None) -> dict[str, Any]:
+    """The body's meta fields; a template document's templateType unless the body gives it (61100
+    if the two differ), so List Pipelines tells templates from operator pipelines."""
+    meta = {k: body[k] for k in _META_FIELDS if k in body}
+    if design is not None and is_template_document(design):
+        declared = meta.setdefault("templateType", design["templateType"])
+        if str(declared) != str(design["templateType"]):  # EnOS SDKs send numbers as strings too
+            raise ApiError(
+                codes.CONFIG_INVALID,
+                f"templateType {declared!r} differs from the pipelineJson's {design['templateType']!r}",
+            )
+    return meta
+
+
 def _source_topics(definition: dict[str, Any]) -> list[str]:
-    graph = build_graph(definition)
+    graph = build_graph(load_pipeline_document(definition))
     return [n.config.topic for n in graph.sources if isinstance(n.config, ConsumerConfig)]
 
 

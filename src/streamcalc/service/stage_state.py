@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from streamcalc.library import OperatorType
-from streamcalc.pipeline import StageGraph, build_graph
+from streamcalc.pipeline import StageGraph, build_graph, load_pipeline_document
 from streamcalc.service import codes
 from streamcalc.service.errors import ApiError
 from streamcalc.state import StateStore
@@ -52,7 +52,7 @@ def parse_request(body: bytes) -> StateRequest:
 
 def stateful_stage(definition: dict[str, Any], stage: str) -> OperatorType[Any]:
     """The operator type of `stage`; 61102 if the pipeline has no such stage, 61107 if stateless."""
-    graph: StageGraph = build_graph(definition)
+    graph: StageGraph = build_graph(load_pipeline_document(definition))  # a template: its expansion
     node = graph.node(stage)
     if node is None:
         raise ApiError(
