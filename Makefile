@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= .data
+PEER_VENV := bench/peers/.venv
 
-.PHONY: run test bench lint format openapi clean
+.PHONY: run test bench bench-peers lint format openapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,17 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.runtime
 
+$(VENV)/.bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@ $(VENV)/.dev $(VENV)/.runtime
+
+# The PyFlink peer of `make bench-peers`, in a virtualenv of its own (never imported by streamcalc).
+$(PEER_VENV)/.installed: bench/peers/requirements.txt
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install --quiet --upgrade pip
+	$(PEER_VENV)/bin/pip install --quiet -r bench/peers/requirements.txt
+	touch $@
+
 # The demo org and account `make run` makes sure exist (local use only).
 DEMO := STREAMCALC_BOOTSTRAP_ORG_ID=demo STREAMCALC_BOOTSTRAP_APP_KEY=demo-app-key \
 	STREAMCALC_BOOTSTRAP_APP_SECRET=demo-app-secret
@@ -29,8 +41,12 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.dev
+# streamcalc alone, a few minutes; bench-peers adds PyFlink, full-size W2 and W3 and the W1 scaling grid.
+bench: $(VENV)/.bench
 	$(BIN)/python -m bench
+
+bench-peers: $(VENV)/.bench $(PEER_VENV)/.installed
+	$(BIN)/python -m bench --peers
 
 openapi: $(VENV)/.dev
 	$(BIN)/python -c "import json; from streamcalc.service.app import openapi_spec; \
@@ -46,4 +62,4 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) $(DATA_DIR)
+	rm -rf $(VENV) $(DATA_DIR) $(PEER_VENV)

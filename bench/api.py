@@ -21,6 +21,7 @@ import httpx
 import msgspec
 
 from bench.core import PIPELINE, RESULTS, STAGE
+from bench.table import Row
 from streamcalc.client import StreamcalcClient
 from streamcalc.library.simplified_window import SumState, Window
 from streamcalc.state import open_pipeline_state
@@ -74,7 +75,8 @@ def timed(call: Any) -> tuple[float, Any]:
     return (time.perf_counter() - t) * 1000, result
 
 
-def main() -> None:
+def run() -> list[Row]:
+    """Time Get and Delete Stage State over HTTP; writes api.json."""
     with tempfile.TemporaryDirectory(prefix="streamcalc-bench-api-") as tmp:
         data_dir = Path(tmp)
         port = 18_000 + os.getpid() % 1000
@@ -108,15 +110,21 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "api.json").write_text(json.dumps(report, indent=2) + "\n")
+    title = f"W4 Stage State over HTTP, {report['keys']:,} keys (316 x 316), {RUNS} runs"
     d, g = report["delete_ms"], report["get_ms"]
-    lines = [
-        "| over HTTP, 99,856 keys (316 x 316), 20 runs | p50 ms | p95 ms | target |",
-        "|---|---|---|---|",
-        f"| Delete Stage State | {d['p50']:.0f} | {d['p95']:.0f} | < 300 |",
-        f"| Get Stage State (all keys have state) | {g['p50']:.0f} | {g['p95']:.0f} | - |",
+    return [
+        Row(
+            title,
+            "Delete Stage State p50",
+            round(d["p50"]),
+            "ms",
+            reference="target < 300 ms",
+            ratio="met" if d["p50"] < 300 else "not met",
+        ),
+        Row(title, "Delete Stage State p95", round(d["p95"]), "ms"),
+        Row(title, "Get Stage State p50 (all keys have state)", round(g["p50"]), "ms"),
+        Row(title, "Get Stage State p95", round(g["p95"]), "ms"),
     ]
-    (RESULTS / "api.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
 
 
 def _stats(ms: list[float]) -> dict[str, float]:
@@ -129,4 +137,6 @@ def _stats(ms: list[float]) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    from bench.table import publish
+
+    publish(run(), RESULTS, "python -m bench.api")

@@ -1,27 +1,28 @@
-"""`make bench`: end-to-end throughput of the core runtime and the stage-state delete.
+"""`make bench`: W1 end to end through the real worker process, and the stage-state delete.
 
 W1: EDHKafkaConsumer -> PointSelector -> SimplifiedTimeWindowAggregator -> EDHKafkaProducer,
-1M records over 100k keys, embedded log in and out, LMDB state, run by the real worker
-process exactly as the supervisor runs it. Input is written before the clock starts.
+1M records over 100k keys (bench/workloads.py), embedded log in and out, LMDB state, run by
+the real worker process exactly as the supervisor runs it. The records are written once as
+JSON lines and appended to a fresh log before each run's clock starts; with `peers`, each
+run is followed by the PyFlink peer over the same file (bench/peers/), so the two alternate.
 Delete: 100,000 keys (316 assets x 316 points) of one stage in one transaction.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
-import random
-import resource
 import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from streamcalc.log import AppendEntry, open_log
-from streamcalc.records import Record, encode_records
+from bench import workloads
+from bench.peers import flink
+from bench.table import Row
+from streamcalc.log import open_log
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.spec import write_spec
 from streamcalc.runtime.worker import worker_command
@@ -58,61 +59,72 @@ PIPELINE: dict[str, Any] = {
 
 
 def generate(data_dir: Path) -> None:
-    rng = random.Random(SEED)
+    """W1's input, straight into the log under `data_dir`."""
+    workloads.append_records(data_dir, IN, workloads.w1_records(RECORDS, KEYS, SEED))
+
+
+def run_worker(
+    data_dir: Path, pipeline_id: str, definition: dict[str, Any], topics: tuple[str, str], keys: int
+) -> dict[str, Any]:
+    """Run `definition` in a worker process until it has committed all of the input topic
+    (partition 0), timed from the worker's spawn; then measure it and digest its outputs.
+    The steady rate counts from the first commit (None if that commit covered everything).
+    Peak RSS counts the pages of the memory-mapped log and state files the worker touched;
+    the anonymous part (sampled every ~50 ms) is its own memory."""
+    topic_in, topic_out = topics
     log_ = open_log(data_dir)
-    t0 = 1_767_225_600_000
-    for start in range(0, RECORDS, 50_000):
-        records = [
-            Record(
-                orgId="bench",
-                modelId="meter",
-                modelIdPath="/meter",
-                assetId=f"m{rng.randrange(KEYS)}",
-                pointId="delta",
-                time=t0 + i * 10,
-                value=round(rng.random(), 3),
-            )
-            for i in range(start, start + 50_000)
-        ]
-        log_.append([AppendEntry(IN, 0, encode_records(records))])
+    records = log_.end_offset(topic_in, 0)
     log_.close()
-
-
-def run_w1(data_dir: Path) -> dict[str, Any]:
-    write_spec(data_dir, "w1", PIPELINE, RunnerOptions())
-    store = open_pipeline_state(data_dir, "w1")
+    write_spec(data_dir, pipeline_id, definition, RunnerOptions())
+    store = open_pipeline_state(data_dir, pipeline_id)
     commits: list[tuple[float, int]] = []
+    peak_anon_kb = polls = 0
     started = time.perf_counter()
-    worker = subprocess.Popen(worker_command(data_dir, "w1"))
+    worker = subprocess.Popen(worker_command(data_dir, pipeline_id))
     try:
-        while (done := store.checkpoint().offsets.get((IN, 0), 0)) < RECORDS:
+        while (done := store.checkpoint().offsets.get((topic_in, 0), 0)) < records:
             if not commits or commits[-1][1] != done:
                 commits.append((time.perf_counter(), done))
             if worker.poll() is not None:
                 raise RuntimeError(f"worker exited with {worker.returncode}")
+            if polls % 10 == 0:
+                peak_anon_kb = max(peak_anon_kb, _status_kb(worker.pid, "RssAnon"))
+            polls += 1
             time.sleep(0.005)
         finished = time.perf_counter()
+        peak_rss_kb = _status_kb(worker.pid, "VmHWM")
+        peak_anon_kb = max(peak_anon_kb, _status_kb(worker.pid, "RssAnon"))
         seq = store.checkpoint().seq
     finally:
         worker.terminate()
         worker.wait()
         store.close()
-    first_time, first_done = next((t, n) for t, n in commits if n > 0)
-    log_ = open_log(data_dir)
-    outputs = log_.end_offset(OUT, 0)
-    log_.close()
-    state_bytes = sum(f.stat().st_size for f in (data_dir / "state" / "w1").iterdir())
+    first_time, first_done = next(((t, n) for t, n in commits if n > 0), (finished, records))
+    digest = workloads.Digest.of(workloads.log_messages(data_dir, topic_out))
+    state_bytes = sum(f.stat().st_size for f in (data_dir / "state" / pipeline_id).iterdir())
     return {
-        "records": RECORDS,
-        "keys": KEYS,
+        "records": records,
+        "keys": keys,
         "last_batch_seq": seq,
-        "outputs": outputs,
+        "outputs": digest.count,
+        "outputs_digest": digest.sum64,
         "seconds_from_spawn": finished - started,
-        "records_per_s": RECORDS / (finished - started),
-        "steady_records_per_s": (RECORDS - first_done) / (finished - first_time),
-        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "state_file_bytes_per_key": state_bytes / KEYS,
+        "records_per_s": records / (finished - started),
+        "steady_records_per_s": (records - first_done) / (finished - first_time)
+        if first_done < records
+        else None,
+        "worker_peak_rss_mb": peak_rss_kb / 1024,
+        "worker_peak_anon_rss_mb": peak_anon_kb / 1024,
+        "state_file_bytes_per_key": state_bytes / keys,
     }
+
+
+def _status_kb(pid: int, field: str) -> int:
+    """A kB field of a live process's /proc status, e.g. VmHWM (its peak resident set)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for process {pid}")
 
 
 def run_delete(data_dir: Path, runs: int = 7) -> dict[str, Any]:
@@ -134,57 +146,143 @@ def run_delete(data_dir: Path, runs: int = 7) -> dict[str, Any]:
     return {"keys": 316 * 316, "runs": runs, "p50_ms": statistics.median(timings), "max_ms": max(timings)}
 
 
-def main(runs: int = 3) -> None:
-    w1_runs = []
-    for i in range(runs):
+def side_by_side(
+    workload: str,
+    jsonl: Path,
+    definition: dict[str, Any],
+    topics: tuple[str, str],
+    keys: int,
+    rounds: int,
+    peers: bool,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """`rounds` streamcalc runs over the JSON lines, each in a fresh data dir, each followed by
+    a PyFlink run over the same file when `peers` (A/B alternate, as the load drifts)."""
+    ours, theirs = [], []
+    for i in range(rounds):
         with tempfile.TemporaryDirectory(prefix="streamcalc-bench-") as tmp:
-            generate(Path(tmp))
-            w1_runs.append(run_w1(Path(tmp)))
-            print(f"W1 run {i + 1}/{runs}: {w1_runs[-1]['records_per_s']:,.0f} records/s", flush=True)
-    with tempfile.TemporaryDirectory(prefix="streamcalc-bench-") as tmp:
-        delete = run_delete(Path(tmp))
-    rates = sorted(r["records_per_s"] for r in w1_runs)
-    w1 = next(r for r in w1_runs if r["records_per_s"] == rates[len(rates) // 2])
-    enos = min(ENOS_RECORDS_PER_S.values())
+            workloads.append_jsonl(Path(tmp), topics[0], jsonl)
+            ours.append(run_worker(Path(tmp), workload.lower(), definition, topics, keys))
+        print(f"{workload} streamcalc {i + 1}/{rounds}: {ours[-1]['records_per_s']:,.0f} rec/s", flush=True)
+        if peers:
+            theirs.append(flink.run(workload.lower(), jsonl, ours[-1]["records"]))
+            print(
+                f"{workload} PyFlink {i + 1}/{rounds}: {theirs[-1]['records_per_s']:,.0f} rec/s", flush=True
+            )
+    return ours, theirs
+
+
+def throughput_rows(
+    title: str,
+    ours: list[dict[str, Any]],
+    theirs: list[dict[str, Any]],
+    enos: tuple[str, int],
+    target: float | None = None,
+) -> list[Row]:
+    """The rows of a log-in -> log-out workload: the median run of each engine (by records/s),
+    streamcalc/PyFlink ratios (`target`: the records/s ratio to meet), and EnOS's published
+    figure for `enos` = (operator, records/s)."""
+    s = _median(ours)
+    rates = f"{min(r['records_per_s'] for r in ours):,.0f}-{max(r['records_per_s'] for r in ours):,.0f}"
+    runs = f"median of {len(ours)}, range {rates}" if len(ours) > 1 else "1 run"
+    enos_name, enos_rate = enos
     rows = [
-        (
-            f"W1 keyed running sum, end to end from worker spawn (records/s, median of {runs})",
-            f"{w1['records_per_s']:,.0f} ({rates[0]:,.0f}-{rates[-1]:,.0f})",
-            f"{enos:,} (slowest stage)",
-            f"{w1['records_per_s'] / enos:.1f}x",
-            ">= 100,000",
+        Row(
+            title,
+            "records/s from worker spawn to last commit",
+            round(s["records_per_s"]),
+            "records/s",
+            enos=f"{enos_rate:,} records/s ({enos_name})",
+            enos_ratio=f"{s['records_per_s'] / enos_rate:.1f}x",
+            note=runs,
         ),
-        (
-            f"Delete 100,000 keys (316 x 316) in one transaction (ms, p50 of {delete['runs']})",
-            f"{delete['p50_ms']:.1f} (max {delete['max_ms']:.1f})",
-            "-",
-            "-",
-            "< 100",
+        Row(title, "records/s after the first commit", round(s["steady_records_per_s"]), "records/s"),
+        Row(
+            title,
+            "worker peak RSS (VmHWM; mapped LMDB pages count)",
+            round(s["worker_peak_rss_mb"]),
+            "MB",
+            note=f"anonymous (the worker's own memory): {s['worker_peak_anon_rss_mb']:,.0f} MB",
+        ),
+        Row(title, "state on disk per key (LMDB files)", round(s["state_file_bytes_per_key"]), "B/key"),
+    ]
+    if not theirs:
+        return rows
+    f = _median(theirs)
+    rate, steady, rss, state = rows
+    same = f["outputs"] == s["outputs"] and f["outputs_digest"] == s["outputs_digest"]
+    vs = s["records_per_s"] / f["records_per_s"]
+    goal = f" (target >= {target:g}x: {'met' if vs >= target else 'not met'})" if target else ""
+    return [
+        replace(
+            rate,
+            reference=(
+                f"PyFlink {f['records_per_s']:,.0f} records/s from job launch "
+                f"({f['records_per_s_from_execute']:,.0f} from execute(), JVM up)"
+            ),
+            ratio=f"{vs:.1f}x{goal}",
+            note=f"{runs}; PyFlink {len(theirs)} run(s), parallelism {f['parallelism']}",
+        ),
+        replace(
+            steady,
+            reference=f"PyFlink {f['records_per_s_from_task_open']:,.0f} records/s from its first task open",
+            ratio=f"{s['steady_records_per_s'] / f['records_per_s_from_task_open']:.1f}x",
+        ),
+        replace(
+            rss,
+            reference=f"PyFlink {f['peak_rss_mb']:,.0f} MB (driver + JVM)",
+            ratio=_less_or_more(s["worker_peak_rss_mb"], f["peak_rss_mb"]),
+        ),
+        replace(state, reference="PyFlink: heap state backend, nothing on disk (no checkpoints)"),
+        Row(
+            title,
+            "outputs (same records both sides?)",
+            s["outputs"],
+            "records",
+            reference=f"PyFlink {f['outputs']:,} records",
+            ratio="equal" if same else "DIFFER",
+            note=f"order-free digest streamcalc {s['outputs_digest']}, PyFlink {f['outputs_digest']}",
         ),
     ]
-    report = {
-        "machine": {
-            "cpus": len(os.sched_getaffinity(0)),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "w1_runs": w1_runs,
-        "delete": delete,
-    }
+
+
+def _less_or_more(ours: float, theirs: float) -> str:
+    """e.g. "3.4x less" or "2.0x more" (memory: smaller is better, so no ratio below 1)."""
+    return f"{theirs / ours:.1f}x less" if ours <= theirs else f"{ours / theirs:.1f}x more"
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(runs, key=lambda r: r["records_per_s"])[len(runs) // 2]
+
+
+def run(peers: bool = False, rounds: int = 3) -> list[Row]:
+    """W1 (`rounds` runs, alternating with PyFlink when `peers`) and the delete; writes core.json."""
+    with tempfile.TemporaryDirectory(prefix="streamcalc-bench-w1-") as tmp:
+        jsonl = Path(tmp) / "w1.jsonl"
+        workloads.write_jsonl(jsonl, workloads.w1_records(RECORDS, KEYS, SEED))
+        ours, theirs = side_by_side("W1", jsonl, PIPELINE, (IN, OUT), KEYS, rounds, peers)
+    with tempfile.TemporaryDirectory(prefix="streamcalc-bench-") as tmp:
+        delete = run_delete(Path(tmp))
     RESULTS.mkdir(exist_ok=True)
+    report = {"w1_runs": ours, "w1_pyflink_runs": theirs, "delete": delete}
     (RESULTS / "core.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["| measure | streamcalc | EnOS reference (2 cores) | ratio | target |", "|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    extra = (
-        f"W1 median run: {w1['records']:,} records over {w1['keys']:,} keys, {w1['outputs']:,} outputs, "
-        f"{w1['seconds_from_spawn']:.2f}s from spawn, worker peak RSS {w1['worker_peak_rss_mb']:.0f} MB, "
-        f"state file {w1['state_file_bytes_per_key']:.0f} B/key; "
-        f"{report['machine']['cpus']} CPUs, Python {report['machine']['python']}"
-    )
-    (RESULTS / "core.md").write_text("\n".join([*lines, "", extra]) + "\n")
-    print("\n".join(lines))
-    print(extra)
+    title = f"W1 keyed running sum ({RECORDS / 1e6:g}M records, {KEYS // 1000}k keys)"
+    slowest = min(ENOS_RECORDS_PER_S, key=ENOS_RECORDS_PER_S.__getitem__)
+    enos = (f"{slowest}, its slowest stage", ENOS_RECORDS_PER_S[slowest])
+    return [
+        *throughput_rows(title, ours, theirs, enos, target=5),
+        Row(
+            "Delete 100,000 keys (316 x 316) in one LMDB transaction",
+            f"p50 of {delete['runs']}",
+            round(delete["p50_ms"], 1),
+            "ms",
+            reference="target < 100 ms",
+            ratio="met" if delete["p50_ms"] < 100 else "not met",
+            note=f"max {delete['max_ms']:.1f} ms",
+        ),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    from bench.table import publish
+
+    publish(run(), RESULTS, "python -m bench.core")
