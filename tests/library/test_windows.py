@@ -59,7 +59,7 @@ def test_the_issue_config_emits_the_minute_average_at_the_window_start(store: Lm
     }
     state = h.state()
     assert state is not None and state.event_time == at(60)
-    assert [(w.start, w.count, w.sum) for w in state.rules[0].windows] == [(at(60), 1, 4)]
+    assert [(w["startTime"], w["count"], w["sum"]) for w in h.windows()] == [(at(60), 1, 4)]
 
 
 # Window [0 s, 60 s): values 3 7 4 2 9 at 10 5 20 5 20 s; the 70 s record fires it.
@@ -123,14 +123,10 @@ def test_a_late_record_for_a_window_with_no_state_yet_is_emitted_as_late(store: 
 def test_state_keeps_only_live_windows(store: LmdbStateStore) -> None:
     h = WindowHarness(store, fixed_config(latency=2))
     h.run([rec(s, 1) for s in range(0, 600, 10)])
-    state = h.state()
-    assert state is not None
     # event time 590 s, lateness 120 s: a window lives while its end > 470 s
-    assert [(w.start - BASE_MS) // 1000 for w in state.rules[0].windows] == [420, 480, 540]
+    assert [(w["startTime"] - BASE_MS) // 1000 for w in h.windows()] == [420, 480, 540]
     h.run([rec(900, 1)])
-    state = h.state()
-    assert state is not None
-    assert [(w.start - BASE_MS) // 1000 for w in state.rules[0].windows] == [900]
+    assert [(w["startTime"] - BASE_MS) // 1000 for w in h.windows()] == [900]
 
 
 EARLY = [
@@ -196,12 +192,30 @@ def test_sliding_windows_count_each_record_in_every_window_holding_it(store: Lmd
         ("onTime", "p_3m", 60, 2),
         ("onTime", "p_3m", 120, 1),
     ]
-    state = h.state()
-    assert state is not None
-    assert [((w.start - BASE_MS) // 1000, w.end - w.start) for w in state.rules[0].windows] == [
+    assert [((w["startTime"] - BASE_MS) // 1000, w["endTime"] - w["startTime"]) for w in h.windows()] == [
         (240, 180_000),
         (300, 180_000),
         (360, 180_000),
+    ]
+
+
+def test_a_sliding_rule_keeps_one_pane_per_slide_that_a_live_window_spans(store: LmdbStateStore) -> None:
+    h = WindowHarness(store, sliding_config(latency=1))
+    h.run([rec(s, 1) for s in range(0, 1200, 20)])
+    # event time 1180 s, lateness 60 s: a window lives while its end > 1120 s, so from start 960 s
+    state = h.state()
+    assert state is not None
+    assert [((p.start - BASE_MS) // 1000, p.count) for p in state.rules[0].panes] == [
+        (960, 3),
+        (1020, 3),
+        (1080, 3),
+        (1140, 3),
+    ]
+    assert [((w["startTime"] - BASE_MS) // 1000, w["count"]) for w in h.windows()] == [
+        (960, 9),
+        (1020, 9),
+        (1080, 6),
+        (1140, 3),
     ]
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from window_testkit import BASE_MS, WindowHarness, rec
 
+from streamcalc.library.window_state import state_item
 from streamcalc.records import Record
 from streamcalc.state import LmdbStateStore
 
@@ -56,11 +57,11 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     return config
 
 
-def reference(
+def memberships(
     config: dict[str, Any], evs: list[Event]
-) -> tuple[dict[tuple[str, int], Any], int, dict[str, int]]:
-    """Per (asset, window start in ms): the aggregate over the records it accepted; the number
-    of records no window accepted; each asset's final event time."""
+) -> tuple[dict[tuple[str, int], list[tuple[int, float | int]]], int, dict[str, int]]:
+    """Per (asset, window start in ms): the (time, value) of the records it accepted, in
+    arrival order; the number of records no window accepted; each asset's final event time."""
     rule = config["rules"][0]
     size = rule["windowSize"] * 1000
     slide = rule.get("slideSize", rule["windowSize"]) * 1000
@@ -75,7 +76,20 @@ def reference(
         for s in starts:
             members.setdefault((asset, s), []).append((t, value))
         rejected += not starts
-    return {k: aggregate(rule["aggregator"], v) for k, v in members.items()}, rejected, event_time
+    return members, rejected, event_time
+
+
+def reference(
+    config: dict[str, Any], evs: list[Event]
+) -> tuple[dict[tuple[str, int], Any], int, dict[str, int]]:
+    """Per (asset, window start in ms): the aggregate over the records it accepted; the number
+    of records no window accepted; each asset's final event time."""
+    members, rejected, event_time = memberships(config, evs)
+    return (
+        {k: aggregate(config["rules"][0]["aggregator"], v) for k, v in members.items()},
+        rejected,
+        event_time,
+    )
 
 
 def aggregate(aggregator: str, members: list[tuple[int, float | int]]) -> Any:
@@ -145,6 +159,63 @@ def test_any_split_into_batches_gives_the_same_outputs_and_state(
         (r.time, reason) for r, reason in whole.rejections
     ]
     assert list(store.scan(split.stage)) == list(store.scan(whole.stage))
+
+
+@settings(max_examples=200, deadline=None)
+@given(config=configs(), evs=events)
+def test_each_output_names_the_value_emitted_before_for_its_window(
+    store: LmdbStateStore, config: dict[str, Any], evs: list[Event]
+) -> None:
+    h = new_harness(store, config)
+    h.run(as_records(evs))
+    before: dict[tuple[str, int], Any] = {}
+    for r in h.outputs:
+        key = (r.assetId, r.time)
+        assert r.attr["windowAggregator"]["lastOutput"] == before.get(key)
+        before[key] = r.value
+
+
+@settings(max_examples=200, deadline=None)
+@given(config=configs(), evs=events)
+def test_stage_state_shows_each_live_window_with_its_partial_aggregates(
+    store: LmdbStateStore, config: dict[str, Any], evs: list[Event]
+) -> None:
+    h = new_harness(store, config)
+    h.run(as_records(evs))
+    members, _, event_time = memberships(config, evs)
+    rule = config["rules"][0]
+    size = rule["windowSize"] * 1000
+    horizon = {a: t - config["latencyMinutes"] * 60_000 for a, t in event_time.items()}
+    for asset in event_time:
+        state = h.state(asset)
+        assert state is not None
+        shown = [
+            (
+                w["startTime"],
+                w["count"],
+                w["sum"],
+                w["min"],
+                w["max"],
+                w["firstTime"],
+                w["lastTime"],
+                w["value"],
+            )
+            for w in state_item(asset, "p", state)["windows"]
+        ]
+        live = sorted((s, m) for (a, s), m in members.items() if a == asset and s + size > horizon[asset])
+        assert shown == [
+            (
+                s,
+                len(m),
+                sum(v for _, v in m),
+                min(v for _, v in m),
+                max(v for _, v in m),
+                min(t for t, _ in m),
+                max(t for t, _ in m),
+                aggregate(rule["aggregator"], m),
+            )
+            for s, m in live
+        ]
 
 
 def test_reference_itself_distinguishes_late_from_on_time() -> None:

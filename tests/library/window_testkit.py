@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamcalc.library.base import KeyedState, StateKey
-from streamcalc.library.window_state import WindowKeyState
+from streamcalc.library.window_state import WindowKeyState, state_item
 from streamcalc.library.windows import FixedWindowConfig, SlidingWindowConfig, WindowAggregator
 from streamcalc.records import Record, Value
 from streamcalc.runtime.keyed_state import StageState
@@ -100,6 +100,13 @@ class WindowHarness:
         self.keyed.inner.discard()
         value: WindowKeyState | None = self.keyed.inner.load([(asset, point)])[(asset, point)]
         return value
+
+    def windows(self, asset: str = "a1", point: str = "p") -> list[dict[str, Any]]:
+        """The key's live windows as Get Stage State lists them, read back from the store."""
+        state = self.state(asset, point)
+        assert state is not None
+        windows: list[dict[str, Any]] = state_item(asset, point, state)["windows"]
+        return windows
 
 
 def summary(out: list[Record]) -> list[tuple[str, str, int, Value]]:

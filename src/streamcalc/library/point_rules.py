@@ -77,6 +77,20 @@ class RuleIndex(Generic[R]):
             self._memo[memo_key] = rules
         return rules
 
+    def matched(self, batch: Iterable[Record]) -> list[tuple[Record, list[R]]]:
+        """The records some rule reads, each with its rules, in batch order: `rules_for` with
+        the memo hit inlined, as it runs once per record."""
+        get = self._memo.get
+        out: list[tuple[Record, list[R]]] = []
+        append = out.append
+        for record in batch:
+            rules = get((record.pointId, record.modelId, record.modelIdPath))
+            if rules is None:
+                rules = self.rules_for(record)
+            if rules:
+                append((record, rules))
+        return out
+
 
 class Output:
     """Where a rule's output goes: the output point's modelId and pointId."""

@@ -8,12 +8,18 @@ while event time < end, *fired* once event time >= end (the `onTime` output) and
 once event time >= end + L, when it leaves the state. A record is added to each of its windows
 that has not expired; a fired window it updates is re-emitted at once (`late`). A record
 none of whose windows is left goes to the error lane. Nothing here reads a clock.
+
+State is kept in panes, not windows: a pane holds the partial aggregates of one slide
+`[p, p + slide)`, and a window's aggregate is merged from the panes it spans when it is
+emitted. A record then updates one pane instead of size/slide windows, and for a fixed rule
+a pane is the window. A window exists once one of its panes has a record: liveness only
+shrinks, so every record in the panes of a live window arrived while it was live.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any, Literal
@@ -21,19 +27,20 @@ from typing import Any, Literal
 import msgspec
 
 from streamcalc.library.base import StageContext, StateKey
-from streamcalc.library.point_rules import Output, RuleIndex
+from streamcalc.library.point_rules import RuleIndex
+from streamcalc.library.points import split_ref
 from streamcalc.records import Record
 
 Aggregator = Literal["max", "min", "avg", "count", "sum", "first", "last"]
 CalMode = Literal["early", "onTime", "late"]
 Number = int | float
+_replace = msgspec.structs.replace
 
 
-class OpenWindow(msgspec.Struct, array_like=True, gc=False):
-    """One window's partial aggregates; every aggregator's, so a view can show them all."""
+class Pane(msgspec.Struct, array_like=True, gc=False):
+    """The partial aggregates of the records in one slide `[start, start + slide)`."""
 
     start: int
-    end: int
     count: int
     sum: Number
     min: Number
@@ -44,77 +51,152 @@ class OpenWindow(msgspec.Struct, array_like=True, gc=False):
     last: Number
     last_time: int
     """Event time of `last`: the latest record (ties: the one that arrived last)."""
-    emitted: Number | None = None
-    """The value last emitted for this window (None before any output)."""
 
 
-class RuleWindows(msgspec.Struct, array_like=True, gc=False):
-    """The live windows of one rule reading the key, sorted by start."""
+class RulePanes(msgspec.Struct, array_like=True, gc=False):
+    """One rule reading the key: its panes with records, sorted by start, each kept while a
+    window spanning it is live, and the value last emitted for each live window."""
 
     output: str
     aggregator: str
     size: int
     slide: int
-    windows: list[OpenWindow]
+    panes: list[Pane]
+    emitted: dict[int, Number]
+    """Window start -> the value last emitted for that window (the next output's `lastOutput`)."""
 
 
 class WindowKeyState(msgspec.Struct, array_like=True, gc=False):
-    """A key's event time and the live windows of each rule reading its point, in rule order.
-    Untracked by the cyclic GC: a worker caches one per key and no cycle can form through it."""
+    """A key's event time, the lateness its windows are kept for, and the panes of each rule
+    reading its point, in rule order. Untracked by the cyclic GC: a worker caches one per key
+    and no cycle can form through it."""
 
     event_time: int
-    rules: list[RuleWindows]
+    lateness: int
+    rules: list[RulePanes]
 
 
-RESULTS: dict[str, Callable[[OpenWindow], Number]] = {
-    "max": lambda w: w.max,
-    "min": lambda w: w.min,
-    "avg": lambda w: w.sum / w.count,
-    "count": lambda w: w.count,
-    "sum": lambda w: w.sum,
-    "first": lambda w: w.first,
-    "last": lambda w: w.last,
+def merged(panes: Sequence[Pane], i: int, j: int) -> Pane:
+    """The aggregates of panes[i:j] as one (consecutive panes cover ascending times)."""
+    head, tail = panes[i], panes[j - 1]
+    count, total, low, high = head.count, head.sum, head.min, head.max
+    for p in panes[i + 1 : j]:
+        count += p.count
+        total += p.sum
+        if p.min < low:
+            low = p.min
+        if p.max > high:
+            high = p.max
+    return Pane(head.start, count, total, low, high, head.first, head.first_time, tail.last, tail.last_time)
+
+
+# The value and `calDetail` (EnOS: for avg the sum, the count and the last value) of the window
+# spanning panes[i:n], one function per aggregator: `merged` with only what the aggregator
+# needs, as each output of the hot loop merges its panes.
+Summary = Callable[[list[Pane], int, int], tuple[Number, dict[str, Any]]]
+
+
+def _sum(ps: list[Pane], i: int, n: int) -> tuple[Number, dict[str, Any]]:
+    w = ps[i]
+    total, count = w.sum, w.count
+    i += 1
+    while i < n:  # an index loop: slicing or range() would cost more than the few panes
+        w = ps[i]
+        total += w.sum
+        count += w.count
+        i += 1
+    return total, {"count": count}
+
+
+def _avg(ps: list[Pane], i: int, n: int) -> tuple[Number, dict[str, Any]]:
+    total, detail = _sum(ps, i, n)
+    count = detail["count"]
+    return total / count, {"sum": total, "count": count, "lastValue": ps[n - 1].last}
+
+
+def _count(ps: list[Pane], i: int, n: int) -> tuple[Number, dict[str, Any]]:
+    count = 0
+    while i < n:
+        count += ps[i].count
+        i += 1
+    return count, {"count": count}
+
+
+def _min(ps: list[Pane], i: int, n: int) -> tuple[Number, dict[str, Any]]:
+    w = ps[i]
+    low, count = w.min, w.count
+    i += 1
+    while i < n:
+        w = ps[i]
+        count += w.count
+        if w.min < low:
+            low = w.min
+        i += 1
+    return low, {"count": count}
+
+
+def _max(ps: list[Pane], i: int, n: int) -> tuple[Number, dict[str, Any]]:
+    w = ps[i]
+    high, count = w.max, w.count
+    i += 1
+    while i < n:
+        w = ps[i]
+        count += w.count
+        if w.max > high:
+            high = w.max
+        i += 1
+    return high, {"count": count}
+
+
+def _first(ps: list[Pane], i: int, n: int) -> tuple[Number, dict[str, Any]]:
+    w = ps[i]
+    return w.first, {"count": _count(ps, i, n)[0], "time": w.first_time}
+
+
+def _last(ps: list[Pane], i: int, n: int) -> tuple[Number, dict[str, Any]]:
+    w = ps[n - 1]
+    return w.last, {"count": _count(ps, i, n)[0], "time": w.last_time}
+
+
+SUMMARIES: dict[str, Summary] = {
+    "max": _max,
+    "min": _min,
+    "avg": _avg,
+    "count": _count,
+    "sum": _sum,
+    "first": _first,
+    "last": _last,
 }
-
-
-def cal_detail(aggregator: str, w: OpenWindow) -> dict[str, Any]:
-    """`calDetail` of an output (EnOS: for avg the sum, the count and the last value)."""
-    if aggregator == "avg":
-        return {"sum": w.sum, "count": w.count, "lastValue": w.last}
-    if aggregator == "first":
-        return {"count": w.count, "time": w.first_time}
-    if aggregator == "last":
-        return {"count": w.count, "time": w.last_time}
-    return {"count": w.count}
 
 
 class RuleSpec:
     """A validated rule in the shape the hot loop wants."""
 
-    __slots__ = ("aggregator", "emitter", "output", "result", "size", "slide")
+    __slots__ = ("aggregator", "model_id", "output", "point_id", "size", "slide", "summary")
 
     def __init__(self, output_point: str, aggregator: str, size_ms: int, slide_ms: int) -> None:
-        self.emitter = Output(output_point)
-        self.output = output_point
+        # A private copy: a state's `output` that *is* this object was aligned to this very rule
+        # (another instance may hold an equal string with another aggregator or size).
+        self.output = output_point.encode().decode()
+        self.model_id, self.point_id = split_ref(output_point)
         self.aggregator = aggregator
-        self.result = RESULTS[aggregator]
+        self.summary = SUMMARIES[aggregator]
         self.size = size_ms
         self.slide = slide_ms
 
-    def fits(self, rw: RuleWindows) -> bool:
-        return (rw.output, rw.aggregator, rw.size, rw.slide) == (
-            self.output,
-            self.aggregator,
-            self.size,
-            self.slide,
+    def fits(self, rp: RulePanes) -> bool:
+        return (
+            rp.output == self.output
+            and rp.aggregator == self.aggregator
+            and rp.size == self.size
+            and rp.slide == self.slide
         )
 
-    def empty(self) -> RuleWindows:
-        return RuleWindows(self.output, self.aggregator, self.size, self.slide, [])
+    def empty(self) -> RulePanes:
+        return RulePanes(self.output, self.aggregator, self.size, self.slide, [], {})
 
 
 _START = attrgetter("start")
-_END = attrgetter("end")
 
 
 class WindowEngine:
@@ -128,177 +210,257 @@ class WindowEngine:
         early_every_ms: int = 0,
     ) -> None:
         self._index = RuleIndex(rules)
+        self._by_output = {spec.output: spec for _, spec in rules}
         self._latency = latency_ms
         self._early_data = early == "data"
         self._every = early_every_ms if early == "frequency" else 0
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        rules_for = self._index.rules_for
-        matched = [(r, rules) for r in batch if (rules := rules_for(r))]
+        """The hot loop of `make bench`: a key's state is checked against its rules by
+        identity (the full check runs once per key and batch only when that fails), and each
+        rule of the record is applied by `_apply`."""
+        matched = self._index.matched(batch)
         if not matched:
             return []
         working: dict[StateKey, WindowKeyState | None] = ctx.state.load(
             {(r.assetId, r.pointId) for r, _ in matched}
         )
-        changed: dict[StateKey, WindowKeyState | None] = {}
-        aligned: dict[StateKey, list[RuleSpec]] = {}
+        latency, every, by_output, apply = self._latency, self._every, self._by_output, self._apply
+        isfinite = math.isfinite
+        aligned: dict[StateKey, list[RuleSpec]] = {}  # keys aligned the slow way in this batch
         out: list[Record] = []
-        for record, rules in matched:
+        for record, specs in matched:
             value = record.value
-            if type(value) is not int and not (type(value) is float and math.isfinite(value)):
+            if not ((type(value) is float and isfinite(value)) or type(value) is int):  # not bool
                 ctx.reject(record, f"value {value!r} of {record.pointId} is not a finite number")
                 continue
-            assert isinstance(value, int | float)
             key = (record.assetId, record.pointId)
             state = working[key]
-            if aligned.get(key) is not rules:  # once per key and batch, unless its rules differ
-                state = working[key] = changed[key] = _aligned(state, rules)
-                aligned[key] = rules
+            if (
+                state is None
+                or len(specs) != 1
+                or len(state.rules) != 1
+                or state.rules[0].output is not specs[0].output
+            ) and aligned.get(key) is not specs:
+                state = working[key] = _aligned(state, specs, latency)
+                aligned[key] = specs
             assert state is not None
-            dropped = self._apply(record, value, rules, state, out)
+            old = state.event_time
+            t = record.time
+            new = state.event_time = t if t > old else old
+            crossed = every != 0 and old >= 0 and new // every > old // every
+            dropped: list[str] | None = None
+            for rp in state.rules:  # one per rule, in rule order
+                if not apply(record, value, by_output[rp.output], rp, old, new, crossed, out):
+                    dropped = [*(dropped or ()), rp.output]
             if dropped:
                 ctx.reject(
                     record,
-                    f"late record for {', '.join(dropped)}: every window holding time {record.time} "
-                    f"closed (event time {state.event_time}, lateness {self._latency} ms)",
+                    f"late record for {', '.join(dropped)}: every window holding time {t} "
+                    f"closed (event time {new}, lateness {latency} ms)",
                 )
-        ctx.state.save(changed)
+        ctx.state.save(working)
         return out
 
     def _apply(
-        self, record: Record, value: Number, rules: list[RuleSpec], state: WindowKeyState, out: list[Record]
-    ) -> list[str]:
-        """Advance the key's event time, fire and expire windows, add the record; returns the
-        outputs for which the record came too late."""
-        old = state.event_time
-        t = record.time
-        new = state.event_time = t if t > old else old
-        every = self._every
-        crossed = every and old >= 0 and new // every > old // every
-        dropped: list[str] = []
-        for rule, rw in zip(rules, state.rules, strict=True):
-            windows = rw.windows
-            if new > old and windows:
-                self._advance(record, rule, windows, old, new, out)
-            if not self._add(record, value, rule, windows, new, out):
-                dropped.append(rule.output)
-            if crossed:
-                out.extend(_emit(record, rule, w, "early") for w in windows if w.end > new)
-        return dropped
-
-    def _advance(
-        self, record: Record, rule: RuleSpec, windows: list[OpenWindow], old: int, new: int, out: list[Record]
-    ) -> None:
-        i = bisect_right(windows, old, key=_END)
-        n = len(windows)
-        while i < n and windows[i].end <= new:
-            out.append(_emit(record, rule, windows[i], "onTime"))
-            i += 1
-        expired = bisect_right(windows, new - self._latency, key=_END)
-        if expired:
-            del windows[:expired]
-
-    def _add(
         self,
         record: Record,
         value: Number,
-        rule: RuleSpec,
-        windows: list[OpenWindow],
+        spec: RuleSpec,
+        rp: RulePanes,
+        old: int,
         new: int,
+        crossed: bool,
         out: list[Record],
     ) -> bool:
-        t, size, slide = record.time, rule.size, rule.slide
+        """One rule: fire the windows event time passed and expire, add the record to its
+        pane (re-emitting the fired windows it changes, `late`), then the early outputs the
+        trigger asks for. False: too late for every window of this rule."""
+        size, slide, panes = spec.size, spec.slide, rp.panes
         horizon = new - self._latency
-        start = t - t % slide - size + slide  # the earliest window holding t
-        accepted = False
-        while start <= t:
-            end = start + size
-            if end > horizon and start >= 0:
-                w = _window(windows, start, end, value, t)
-                accepted = True
-                if end <= new:
-                    out.append(_emit(record, rule, w, "late"))
-                elif self._early_data:
-                    out.append(_emit(record, rule, w, "early"))
-            start += slide
-        return accepted
+        if new > old and panes:
+            # the windows ending in (old, new] fire, from the first to end after old
+            s = old - old % slide - size + slide
+            _emit_windows(record, spec, rp, s if s > 0 else 0, new - size, len(panes), "onTime", horizon, out)
+            cutoff = horizon - size  # windows starting at or before it have expired
+            if panes[0].start <= cutoff:
+                n = 1
+                while n < len(panes) and panes[n].start <= cutoff:
+                    n += 1
+                del panes[:n]
+            emitted = rp.emitted
+            if emitted:
+                for s in list(emitted):
+                    if s <= cutoff:
+                        del emitted[s]
+        t = record.time
+        p = t - t % slide
+        if p + size <= horizon:
+            return False
+        if not panes or panes[-1].start < p:
+            panes.append(Pane(p, 1, value, value, value, value, t, value, t))
+        else:
+            _add(panes, p, value, t)
+        if p + slide <= new:
+            _emit_late(record, spec, rp, p, new, horizon, out)
+        if self._early_data or crossed:
+            first_open = new - new % slide - size + slide  # the first window to end after new
+            if first_open < 0:
+                first_open = 0
+            if self._early_data:
+                s = p - size + slide
+                s = s if s > first_open else first_open
+                _emit_windows(record, spec, rp, s, p, len(panes), "early", horizon, out)
+            if crossed:
+                _emit_windows(record, spec, rp, first_open, new, len(panes), "early", horizon, out)
+        return True
 
 
-def _aligned(state: WindowKeyState | None, rules: list[RuleSpec]) -> WindowKeyState:
-    """The key's state with one entry per rule in rule order; entries of rules that changed
-    since the state was written (another pipeline version) start empty."""
-    if state is None:
-        return WindowKeyState(-1, [r.empty() for r in rules])
-    if len(state.rules) == len(rules) and all(r.fits(rw) for r, rw in zip(rules, state.rules, strict=True)):
-        return state
-    kept = {rw.output: rw for rw in state.rules}
-    fresh = []
-    for r in rules:
-        rw = kept.get(r.output)
-        fresh.append(rw if rw is not None and r.fits(rw) else r.empty())
-    return WindowKeyState(state.event_time, fresh)
-
-
-def _window(windows: list[OpenWindow], start: int, end: int, value: Number, t: int) -> OpenWindow:
-    """The window starting at `start` with the record added; created if new."""
-    if not windows or windows[-1].start < start:
-        w = OpenWindow(start, end, 1, value, value, value, value, t, value, t)
-        windows.append(w)
-        return w
-    i = len(windows) - 1 if windows[-1].start == start else bisect_left(windows, start, key=_START)
-    if windows[i].start != start:
-        w = OpenWindow(start, end, 1, value, value, value, value, t, value, t)
-        windows.insert(i, w)
-        return w
-    w = windows[i]
+def _add(panes: list[Pane], p: int, value: Number, t: int) -> None:
+    """Add a record at time `t` to the pane starting at `p`, which is not after the last."""
+    i = len(panes) - 1 if panes[-1].start == p else bisect_left(panes, p, key=_START)
+    if panes[i].start != p:
+        panes.insert(i, Pane(p, 1, value, value, value, value, t, value, t))
+        return
+    w = panes[i]
     w.count += 1
     w.sum += value
     if value < w.min:
         w.min = value
     if value > w.max:
         w.max = value
-    if t < w.first_time:
-        w.first, w.first_time = value, t
     if t >= w.last_time:
         w.last, w.last_time = value, t
-    return w
+    if t < w.first_time:
+        w.first, w.first_time = value, t
 
 
-def _emit(record: Record, rule: RuleSpec, w: OpenWindow, mode: CalMode) -> Record:
-    value = rule.result(w)
-    attr = {
-        "windowAggregator": {
-            "calMode": mode,
-            "calType": rule.aggregator,
-            "windowEnd": w.end,
-            "lastOutput": w.emitted,
-            "calDetail": cal_detail(rule.aggregator, w),
+def _emit_windows(
+    record: Record,
+    spec: RuleSpec,
+    rp: RulePanes,
+    s: int,
+    stop: int,
+    n: int,
+    mode: CalMode,
+    horizon: int,
+    out: list[Record],
+) -> None:
+    """Emit the windows starting in [s, stop] that hold records, oldest first, each spanning
+    the panes from its start to panes[n - 1]: callers pass windows ending after that pane
+    starts, so a window holds records iff it starts at or before it. A window's value is kept
+    for its next `lastOutput` while it is live."""
+    panes = rp.panes
+    last = panes[n - 1].start
+    if stop > last:
+        stop = last
+    if s > stop:
+        return
+    i = n - 1
+    while i and panes[i - 1].start >= s:  # these windows span the last size/slide panes at most
+        i -= 1
+    size, slide, summary, emitted = spec.size, spec.slide, spec.summary, rp.emitted
+    while True:
+        value, detail = summary(panes, i, n)
+        end = s + size
+        attr = {
+            "windowAggregator": {
+                "calMode": mode,
+                "calType": spec.aggregator,
+                "windowEnd": end,
+                "lastOutput": emitted.get(s) if emitted else None,
+                "calDetail": detail,
+            }
         }
-    }
-    w.emitted = value
-    return rule.emitter.emit(record, time=w.start, value=value, quality=None, dq=None, attr=attr)
+        if end > horizon:
+            emitted[s] = value
+        out.append(
+            _replace(
+                record,
+                modelId=spec.model_id,
+                pointId=spec.point_id,
+                time=s,
+                value=value,
+                quality=None,
+                dq=None,
+                attr=attr,
+            )
+        )
+        s += slide
+        if s > stop:
+            return
+        while panes[i].start < s:
+            i += 1
+
+
+def _emit_late(
+    record: Record, spec: RuleSpec, rp: RulePanes, p: int, new: int, horizon: int, out: list[Record]
+) -> None:
+    """Re-emit the live windows holding the pane at `p` that event time `new` has fired."""
+    size, slide, panes = spec.size, spec.slide, rp.panes
+    s = max(p - size + slide, horizon - horizon % slide - size + slide, 0)
+    while s <= p and s + size <= new:
+        _emit_windows(record, spec, rp, s, s, bisect_left(panes, s + size, key=_START), "late", horizon, out)
+        s += slide
+
+
+def _aligned(state: WindowKeyState | None, rules: list[RuleSpec], latency: int) -> WindowKeyState:
+    """The key's state with one entry per rule in rule order; entries of rules that changed
+    since the state was written (another pipeline version) start empty. Each entry's `output`
+    is then its rule's own object, by which `process` knows an aligned state."""
+    if state is None:
+        return WindowKeyState(-1, latency, [r.empty() for r in rules])
+    state.lateness = latency
+    kept = {rp.output: rp for rp in state.rules}
+    fresh = []
+    for r in rules:
+        rp = kept.get(r.output)
+        if rp is None or not r.fits(rp):
+            rp = r.empty()
+        rp.output = r.output
+        fresh.append(rp)
+    state.rules = fresh
+    return state
+
+
+def _live_windows(rp: RulePanes, horizon: int) -> list[tuple[int, int, int]]:
+    """(start, i, j) of each live window of a rule that holds records, by start: it spans
+    panes[i:j]."""
+    size, slide, panes = rp.size, rp.slide, rp.panes
+    starts = sorted(
+        {
+            s
+            for p in panes
+            for s in range(p.start - size + slide, p.start + 1, slide)
+            if s >= 0 and s + size > horizon
+        }
+    )
+    return [(s, bisect_left(panes, s, key=_START), bisect_left(panes, s + size, key=_START)) for s in starts]
 
 
 def state_item(asset_id: str, point_id: str, state: WindowKeyState) -> dict[str, Any]:
     """Get Stage State item (kind `window`): the key's event time and its live windows."""
-    windows = [
-        {
-            "outputPoint": rw.output,
-            "startTime": w.start,
-            "endTime": w.end,
-            "aggregator": rw.aggregator,
-            "value": RESULTS[rw.aggregator](w),
-            "count": w.count,
-            "sum": w.sum,
-            "min": w.min,
-            "max": w.max,
-            "first": w.first,
-            "firstTime": w.first_time,
-            "last": w.last,
-            "lastTime": w.last_time,
-            "lastOutput": w.emitted,
-        }
-        for rw in state.rules
-        for w in rw.windows
-    ]
+    horizon = state.event_time - state.lateness
+    windows = []
+    for rp in state.rules:
+        for s, i, j in _live_windows(rp, horizon):
+            w = merged(rp.panes, i, j)
+            windows.append(
+                {
+                    "outputPoint": rp.output,
+                    "startTime": s,
+                    "endTime": s + rp.size,
+                    "aggregator": rp.aggregator,
+                    "value": SUMMARIES[rp.aggregator](rp.panes, i, j)[0],
+                    "count": w.count,
+                    "sum": w.sum,
+                    "min": w.min,
+                    "max": w.max,
+                    "first": w.first,
+                    "firstTime": w.first_time,
+                    "last": w.last,
+                    "lastTime": w.last_time,
+                    "lastOutput": rp.emitted.get(s),
+                }
+            )
     return {"assetId": asset_id, "pointId": point_id, "eventTime": state.event_time, "windows": windows}

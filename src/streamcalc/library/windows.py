@@ -145,6 +145,7 @@ FIXED_TIME_WINDOW_AGGREGATOR = register_operator(
         WindowAggregator,
         state_kind="window",
         state_type=WindowKeyState,
+        state_version=2,  # 2: panes instead of windows
         state_view=state_item,
     )
 )
@@ -155,6 +156,7 @@ SLIDING_TIME_WINDOW_AGGREGATOR = register_operator(
         WindowAggregator,
         state_kind="window",
         state_type=WindowKeyState,
+        state_version=2,  # 2: panes instead of windows
         state_view=state_item,
     )
 )

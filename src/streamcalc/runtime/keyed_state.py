@@ -37,8 +37,9 @@ class StageState:
 
     def load(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
         cache = self._cache
-        keys = list(keys)
-        missing = [k for k in keys if k not in cache]
+        if not isinstance(keys, set | frozenset):
+            keys = set(keys)
+        missing = list(keys.difference(cache))  # in C, reusing the set's hashes of the tuples
         if missing:
             decode = self._decode
             for key, raw in zip(missing, self._store.get_many(self._stage, missing), strict=True):
