@@ -65,6 +65,7 @@ OPERATORS: dict[str, tuple[dict[str, Any], int]] = {
         10_100,
     ),
     "LatePointTagger": ({"rules": [P]}, 12_300),
+    "RecordCapturer": ({"points": ["m::p"]}, 13_000),
 }
 TARGET_RATIO = 20
 
