@@ -1,0 +1,176 @@
+"""SimplifiedTimeWindowAggregator: the documented table, several rules and models on one point,
+and the running sums against a plain reference under any split into batches."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from window_testkit import BASE_MS, CountingState, RecordingContext, rec
+
+from streamcalc.library.simplified_window import (
+    SimplifiedTimeWindowAggregator,
+    SimplifiedWindowConfig,
+    SumState,
+    state_item,
+)
+from streamcalc.records import Record
+from streamcalc.runtime.keyed_state import StageState
+from streamcalc.state import LmdbStateStore
+
+_stages = itertools.count()
+
+
+class SumHarness:
+    """Runs batches through the operator and commits each like the runner; every batch starts
+    from a fresh cache, so state goes through its encoding in between."""
+
+    def __init__(self, store: LmdbStateStore, rules: list[dict[str, Any]]) -> None:
+        self.op = SimplifiedTimeWindowAggregator(SimplifiedWindowConfig.model_validate({"rules": rules}))
+        self.store = store
+        self.stage = f"SimplifiedTimeWindowAggregator_{next(_stages)}"
+        self.keyed = CountingState(StageState(store, self.stage, SumState))
+        self.outputs: list[Record] = []
+        self.rejections: list[tuple[Record, str]] = []
+
+    def run(self, batch: list[Record]) -> list[Record]:
+        self.keyed.inner.discard()
+        ctx = RecordingContext(self.keyed, self.stage)
+        out = self.op.process(batch, ctx)
+        cp = self.store.checkpoint()
+        self.store.commit({self.stage: self.keyed.inner.drain()}, cp, cp.advance({}))
+        self.outputs.extend(out)
+        self.rejections.extend(ctx.rejections)
+        return out
+
+    def item(self, asset: str = "a1", point: str = "p") -> dict[str, Any]:
+        self.keyed.inner.discard()
+        state = self.keyed.inner.load([(asset, point)])[(asset, point)]
+        assert state is not None
+        return state_item(asset, point, state)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[LmdbStateStore]:
+    s = LmdbStateStore(tmp_path / "state")
+    yield s
+    s.close()
+
+
+def rule(size: int, unit: str = "minute", output: str = "m1::p_sum", point: str = "m1::p") -> dict[str, Any]:
+    return {"inputPoint": point, "windowSize": size, "windowUnit": unit, "outputPoint": output}
+
+
+def sums(out: list[Record]) -> list[tuple[str, int, Any]]:
+    """(output point, window start in s from BASE, running sum) per output."""
+    return [(r.pointId, (r.time - BASE_MS) // 1000, r.value) for r in out]
+
+
+def test_the_documented_table_later_same_and_earlier_windows(store: LmdbStateStore) -> None:
+    h = SumHarness(store, [rule(1)])
+    out = h.run([rec(0, 1), rec(30, 2), rec(61, 4), rec(20, 8), rec(90, 0.5)])
+    assert sums(out) == [("p_sum", 0, 1), ("p_sum", 0, 3), ("p_sum", 60, 4), ("p_sum", 60, 4.5)]
+    assert [(r.time, reason) for r, reason in h.rejections] == [
+        (BASE_MS + 20_000, f"late record for m1::p_sum: its window closed before {BASE_MS + 20_000}")
+    ]
+    assert (out[0].attr, out[0].dq, out[0].modelIdPath) == ({}, None, "/m1")
+    assert h.item()["windows"] == [
+        {
+            "outputPoint": "m1::p_sum",
+            "startTime": BASE_MS + 60_000,
+            "endTime": BASE_MS + 120_000,
+            "sum": 4.5,
+            "count": 2,
+        }
+    ]
+
+
+def test_two_rules_on_one_point_keep_their_own_windows_in_rule_order(store: LmdbStateStore) -> None:
+    h = SumHarness(store, [rule(1, "day", "m1::p_day"), rule(15, "minute", "m1::p_15m")])
+    h.run([rec(0, 1), rec(600, 2)])
+    out = h.run([rec(1000, 4)])  # a new 15-minute window; the same day
+    assert sums(h.outputs) == [
+        ("p_day", 0, 1),
+        ("p_15m", 0, 1),
+        ("p_day", 0, 3),
+        ("p_15m", 0, 3),
+        ("p_day", 0, 7),
+        ("p_15m", 900, 4),
+    ]
+    assert [w["outputPoint"] for w in h.item()["windows"]] == ["m1::p_day", "m1::p_15m"]
+    assert len(out) == 2
+
+
+def test_a_key_seen_under_two_models_is_realigned_to_each_records_rules(store: LmdbStateStore) -> None:
+    h = SumHarness(store, [rule(1), rule(1, output="m2::p_m2", point="m2::p")])
+    out = h.run([rec(0, 1), rec(10, 2, model="m2"), rec(20, 4), rec(30, 8, model="m2")])
+    # each switch keeps only the windows of the record's own rules, as a re-released pipeline would
+    assert sums(out) == [("p_sum", 0, 1), ("p_m2", 0, 2), ("p_sum", 0, 4), ("p_m2", 0, 8)]
+    assert [w["outputPoint"] for w in h.item()["windows"]] == ["m2::p_m2"]
+
+
+@pytest.mark.parametrize("value", ["n/a", True, None])
+def test_values_that_are_not_numbers_go_to_the_error_lane_once(store: LmdbStateStore, value: Any) -> None:
+    h = SumHarness(store, [rule(1), rule(1, "hour", "m1::p_hour")])
+    assert h.run([rec(0, value)]) == []
+    assert [reason for _, reason in h.rejections] == [f"value {value!r} of p is not a number"]
+    assert h.keyed.loads == 1 and list(store.scan(h.stage)) == []
+
+
+Event = tuple[str, int, float | int]
+"""(asset, seconds from BASE, value)"""
+
+events = st.lists(
+    st.tuples(
+        st.sampled_from(["a1", "a2"]),
+        st.integers(0, 600),
+        st.one_of(st.integers(-5, 5), st.integers(-20, 20).map(lambda n: n / 4)),
+    ),
+    max_size=50,
+)
+sizes = st.lists(st.sampled_from([10, 30, 60, 120]), min_size=1, max_size=3)
+
+
+def reference(sizes: list[int], evs: list[Event]) -> tuple[list[tuple[str, str, int, Any]], int]:
+    """(asset, output point, window start in ms, running sum) per output, and the late count."""
+    current: dict[tuple[str, int], tuple[int, Any]] = {}
+    out, late = [], 0
+    for asset, seconds, value in evs:
+        t = BASE_MS + seconds * 1000
+        for i, size in enumerate(sizes):
+            start = t - t % (size * 1000)
+            window = current.get((asset, i))
+            if window is None or start > window[0]:
+                window = (start, value)
+            elif start == window[0]:
+                window = (start, window[1] + value)
+            else:
+                late += 1
+                continue
+            current[(asset, i)] = window
+            out.append((asset, f"p_{i}", start, window[1]))
+    return out, late
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=sizes, evs=events, cuts=st.lists(st.integers(0, 50), max_size=5))
+def test_running_sums_equal_the_reference_under_any_split(
+    tmp_path_factory: pytest.TempPathFactory, sizes: list[int], evs: list[Event], cuts: list[int]
+) -> None:
+    store = LmdbStateStore(tmp_path_factory.mktemp("simplified") / "state")
+    try:
+        h = SumHarness(store, [rule(s, "second", f"m1::p_{i}") for i, s in enumerate(sizes)])
+        records = [rec(seconds, value, asset=asset) for asset, seconds, value in evs]
+        bounds = [0, *sorted(c for c in cuts if c < len(records)), len(records)]
+        for lo, hi in itertools.pairwise(bounds):
+            h.run(records[lo:hi])
+        expected, late = reference(sizes, evs)
+        assert [(r.assetId, r.pointId, r.time, r.value) for r in h.outputs] == expected
+        assert len(h.rejections) == late
+    finally:
+        store.close()
