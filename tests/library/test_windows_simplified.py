@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -88,6 +89,14 @@ def test_the_documented_table_later_same_and_earlier_windows(store: LmdbStateSto
             "count": 2,
         }
     ]
+
+
+def test_outputs_carry_an_empty_attr_and_leave_the_inputs_alone(store: LmdbStateStore) -> None:
+    h = SumHarness(store, [rule(1), rule(1, "hour", "m1::p_hour")])
+    tagged = msgspec.structs.replace(rec(0, 1), attr={"source": "meter"})
+    out = h.run([tagged, rec(10, 2)])
+    assert [r.attr for r in out] == [{}, {}, {}, {}]
+    assert tagged.attr == {"source": "meter"}
 
 
 def test_two_rules_on_one_point_keep_their_own_windows_in_rule_order(store: LmdbStateStore) -> None:

@@ -113,6 +113,9 @@ class SimplifiedTimeWindowAggregator:
                 aligned[key] = rules
             assert state is not None
             t = record.time
+            # Outputs carry an empty attr: the input's own when it is empty, saving a dict per
+            # output. Sharing is safe as attr dicts are never changed in place (records fan out).
+            no_attr = record.attr if not record.attr else {}
             for window in state.windows:  # one per rule, in rule order
                 rule = by_output[window.output]
                 start = t - t % rule.window_ms
@@ -135,7 +138,7 @@ class SimplifiedTimeWindowAggregator:
                         time=start,
                         value=window.sum,
                         dq=None,
-                        attr={},
+                        attr=no_attr,
                     )
                 )
         ctx.state.save(working)
