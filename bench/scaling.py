@@ -3,9 +3,11 @@
 Each key count gets one seeded input; each batch size reads a prefix of it as a pipeline of its
 own (own state, own output topic) through the real worker process, timed from spawn until the
 store has committed the last record. Per run: records/s; records per worker CPU-second (what
-other processes on a busy machine cannot take away); the worker's peak RSS, all of it and the
-anonymous part (LMDB maps the log and the state, so file pages the kernel may drop count in the
-total); state file bytes per key holding state.
+other processes on a busy machine cannot take away); bytes written per record (the file pages
+the worker dirtied, /proc/PID/io write_bytes: an upper bound of its disk writes, as LMDB copies
+every page a commit touches); the worker's peak RSS, all of it and the anonymous part (LMDB
+maps the log and the state, so file pages the kernel may drop count in the total); state file
+bytes per key holding state.
 
 Record counts: max(1M, 3 x keys), so a key is touched ~3 times or more, except
 - batch 100: at most 1M records (so 1M of the 3M at 1M keys): per-batch costs dominate there;
@@ -160,9 +162,10 @@ def _cpu_seconds(pid: int) -> float:
 
 def run(cells: Sequence[Cell] | None = None) -> list[Row]:
     """Run the grid (one data dir per key count, removed after it), write scaling.json/.md/.png."""
+    cells = plan() if cells is None else cells
     results = []
-    for keys in dict.fromkeys(c.keys for c in cells or plan()):
-        group = [c for c in cells or plan() if c.keys == keys]
+    for keys in dict.fromkeys(c.keys for c in cells):
+        group = [c for c in cells if c.keys == keys]
         with tempfile.TemporaryDirectory(prefix="streamcalc-bench-scaling-") as tmp:
             t = time.perf_counter()
             write_input(Path(tmp), max(c.records for c in group), keys)
