@@ -98,8 +98,8 @@ class LastRecordAppender:
         self._only_newer = config.onlyNewer
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        rules_for, only_newer = self._index.rules_for, self._only_newer
-        matched = [(r, rules) for r in batch if (rules := rules_for(r))]
+        only_newer = self._only_newer
+        matched = self._index.matched(batch)
         working: dict[StateKey, LastRecords | None] = ctx.state.load(
             {(r.assetId, r.pointId) for r, _ in matched}
         )
@@ -148,8 +148,8 @@ class LastChangedRecordAppender:
         self._only_newer = config.onlyNewer
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        rules_for, only_newer = self._index.rules_for, self._only_newer
-        matched = [(r, outputs) for r in batch if (outputs := rules_for(r))]
+        only_newer = self._only_newer
+        matched = self._index.matched(batch)
         working: dict[StateKey, LastChanged | None] = ctx.state.load(
             {(r.assetId, r.pointId) for r, _ in matched}
         )

@@ -99,8 +99,7 @@ class RecordRestorer:
         self._index = RuleIndex((r.inputPoint, _Restore(r)) for r in config.rules)
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        rules_for = self._index.rules_for
-        triggers = [(r.assetId, rules) for r in batch if (rules := rules_for(r))]
+        triggers = [(r.assetId, rules) for r, rules in self._index.matched(batch)]
         captures: dict[StateKey, Captured | None] = ctx.state.load(
             {(asset, rule.point_id) for asset, rules in triggers for rule in rules}
         )

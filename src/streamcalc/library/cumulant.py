@@ -33,7 +33,6 @@ fields are those of EnOS's output example (which shows numbers as strings; ours 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -41,7 +40,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.library.appenders import LAST_CHANGED_ATTR, LAST_RECORD_ATTR
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import Output, PointRule, RuleIndex, UniqueOutputs, with_attr
+from streamcalc.library.point_rules import (
+    Output,
+    PointRule,
+    RuleIndex,
+    UniqueOutputs,
+    finite_number,
+    with_attr,
+)
 from streamcalc.library.record_paths import AttrPath, getter
 from streamcalc.library.registry import register_operator
 from streamcalc.records import Record
@@ -100,10 +106,6 @@ class CumulantDecomposerConfig(BaseModel):
     """The upstream appender whose attachment holds the previous reading."""
 
 
-def _is_number(x: object) -> bool:
-    return type(x) is int or (type(x) is float and math.isfinite(x))
-
-
 def _scale_of(spec: FixedScale | AttrScale) -> Callable[[Record], Number]:
     if isinstance(spec, FixedScale):
         fixed = spec.value
@@ -112,7 +114,7 @@ def _scale_of(spec: FixedScale | AttrScale) -> Callable[[Record], Number]:
 
     def scale(record: Record) -> Number:
         x = get(record)
-        return x if _is_number(x) and x > 0 else 1
+        return x if finite_number(x) and x > 0 else 1
 
     return scale
 
@@ -125,7 +127,7 @@ def _slope_of(spec: FixedSlope | AttrSlope) -> Callable[[Record], tuple[Number, 
 
     def slope(record: Record) -> tuple[Number, Number | None]:
         x = get(record)
-        return (0, x if _is_number(x) and x >= 0 else None)
+        return (0, x if finite_number(x) and x >= 0 else None)
 
     return slope
 
@@ -191,13 +193,13 @@ class CumulantDecomposer:
 def _interval(record: Record, last: dict[str, Any]) -> tuple[Number, int] | str:
     """(delta, dt in ms) from the attached last record, or why it cannot be computed."""
     value, last_value, last_time = record.value, last.get("value"), last.get("time")
-    if not _is_number(value):
+    if not finite_number(value):
         return f"value {value!r} of {record.pointId} is not a number"
-    if not _is_number(last_value):
+    if not finite_number(last_value):
         return f"the attached last record's value {last_value!r} is not a number"
     if type(last_time) is not int:
         return f"the attached last record's time {last_time!r} is not an epoch in ms"
-    return value - last_value, record.time - last_time  # type: ignore[operator]
+    return value - last_value, record.time - last_time
 
 
 CUMULANT_DECOMPOSER = register_operator(

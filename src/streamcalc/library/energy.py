@@ -25,16 +25,22 @@ previousValue, previousTime, hours}`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Annotated, Literal, TypeGuard
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from streamcalc.library.appenders import LAST_RECORD_ATTR
 from streamcalc.library.base import OperatorType, StageContext
 from streamcalc.library.cumulant import MS_PER_HOUR
-from streamcalc.library.point_rules import Output, PointRule, RuleIndex, UniqueOutputs, with_attr
+from streamcalc.library.point_rules import (
+    Output,
+    PointRule,
+    RuleIndex,
+    UniqueOutputs,
+    finite_number,
+    with_attr,
+)
 from streamcalc.library.registry import register_operator
 from streamcalc.library.taggers import parse_interval
 from streamcalc.records import Record
@@ -63,10 +69,6 @@ class PowerIntegratorConfig(BaseModel):
     rules: Annotated[list[PowerRule], Field(min_length=1), UniqueOutputs]
 
 
-def _is_number(x: object) -> TypeGuard[int | float]:
-    return type(x) is int or (type(x) is float and math.isfinite(x))
-
-
 class _Rule:
     __slots__ = ("average", "inside", "method", "output")
 
@@ -91,14 +93,14 @@ class PowerIntegrator:
             if not rules:
                 continue
             power = record.value
-            if not _is_number(power):
+            if not finite_number(power):
                 ctx.reject(record, f"power {power!r} of {record.pointId} is not a finite number")
                 continue
             previous = record.attr.get(LAST_RECORD_ATTR)
             if not isinstance(previous, dict):
                 continue
             p1, t1 = previous.get("value"), previous.get("time")
-            if not _is_number(p1) or type(t1) is not int or record.time <= t1:
+            if not finite_number(p1) or type(t1) is not int or record.time <= t1:
                 continue
             hours = (record.time - t1) / MS_PER_HOUR
             for rule in rules:

@@ -46,8 +46,7 @@ class LatePointTagger:
         self._index = RuleIndex((r.inputPoint, Output(r.outputPoint)) for r in config.rules)
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        rules_for = self._index.rules_for
-        matched = [(r, outputs) for r in batch if (outputs := rules_for(r))]
+        matched = self._index.matched(batch)
         working: dict[StateKey, LatestTime | None] = ctx.state.load(
             {(r.assetId, r.pointId) for r, _ in matched}
         )
