@@ -88,12 +88,12 @@ def run_worker(
             if worker.poll() is not None:
                 raise RuntimeError(f"worker exited with {worker.returncode}")
             if polls % 10 == 0:
-                peak_anon_kb = max(peak_anon_kb, _status_kb(worker.pid, "RssAnon"))
+                peak_anon_kb = max(peak_anon_kb, proc_field(worker.pid, "status", "RssAnon"))
             polls += 1
             time.sleep(0.005)
         finished = time.perf_counter()
-        peak_rss_kb = _status_kb(worker.pid, "VmHWM")
-        peak_anon_kb = max(peak_anon_kb, _status_kb(worker.pid, "RssAnon"))
+        peak_rss_kb = proc_field(worker.pid, "status", "VmHWM")
+        peak_anon_kb = max(peak_anon_kb, proc_field(worker.pid, "status", "RssAnon"))
         seq = store.checkpoint().seq
     finally:
         worker.terminate()
@@ -119,12 +119,13 @@ def run_worker(
     }
 
 
-def _status_kb(pid: int, field: str) -> int:
-    """A kB field of a live process's /proc status, e.g. VmHWM (its peak resident set)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
+def proc_field(pid: int, file: str, name: str) -> int:
+    """The number after `name:` in /proc/PID/`file` of a live process (kB in `status`, e.g.
+    VmHWM, its peak resident set; bytes in `io`)."""
+    for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+        if line.startswith(f"{name}:"):
             return int(line.split()[1])
-    raise RuntimeError(f"no {field} for process {pid}")
+    raise KeyError(f"{name} in /proc/{pid}/{file}")
 
 
 def run_delete(data_dir: Path, runs: int = 7) -> dict[str, Any]:

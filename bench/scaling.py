@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import workloads
-from bench.core import IN, OUT, PIPELINE, RESULTS, SEED
+from bench.core import IN, OUT, PIPELINE, RESULTS, SEED, proc_field
 from bench.table import Row
 from streamcalc.runtime.keyed_state import DEFAULT_MAX_CACHED_KEYS
 from streamcalc.runtime.policy import RunnerOptions
@@ -102,17 +102,17 @@ def run_cell(data_dir: Path, cell: Cell) -> dict[str, Any]:
             if done and (not commits or commits[-1][1] != done):
                 commits.append((now, done))
             if now >= next_sample:
-                peak_anon_kb = max(peak_anon_kb, _proc_field(worker.pid, "status", "RssAnon"))
+                peak_anon_kb = max(peak_anon_kb, proc_field(worker.pid, "status", "RssAnon"))
                 next_sample = now + RSS_SAMPLE_S
             if worker.poll() is not None:
                 raise RuntimeError(f"worker exited with {worker.returncode}")
             time.sleep(0.005)
         finished = time.perf_counter()
         commits.append((finished, done))
-        peak_kb = _proc_field(worker.pid, "status", "VmHWM")
+        peak_kb = proc_field(worker.pid, "status", "VmHWM")
         cpu_s = _cpu_seconds(worker.pid)
-        written = _proc_field(worker.pid, "io", "write_bytes")
-        peak_anon_kb = max(peak_anon_kb, _proc_field(worker.pid, "status", "RssAnon"))
+        written = proc_field(worker.pid, "io", "write_bytes")
+        peak_anon_kb = max(peak_anon_kb, proc_field(worker.pid, "status", "RssAnon"))
     finally:
         worker.terminate()
         worker.wait()
@@ -144,14 +144,6 @@ def last_third_rate(commits: Sequence[tuple[float, int]]) -> float:
     if start_n == end_n:  # one commit covered the whole last third: use the one before it
         start_t, start_n = max((t, n) for t, n in commits if n < end_n)
     return (end_n - start_n) / (end_t - start_t)
-
-
-def _proc_field(pid: int, file: str, name: str) -> int:
-    """The number after `name:` in /proc/PID/`file` (kB in `status`, bytes in `io`)."""
-    for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            return int(line.split()[1])
-    raise KeyError(f"{name} in /proc/{pid}/{file}")
 
 
 def _cpu_seconds(pid: int) -> float:
