@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from window_testkit import BASE_MS, WindowHarness, rec
+from window_testkit import BASE_MS, WindowHarness, aggregate, configs, rec, values
 
 from streamcalc.library.window_state import state_item
 from streamcalc.records import Record
@@ -32,29 +32,7 @@ def new_harness(store: LmdbStateStore, config: dict[str, Any]) -> WindowHarness:
     return WindowHarness(store, config, stage=f"FixedTimeWindowAggregator_{next(_stages)}")
 
 
-values = st.one_of(st.integers(-5, 5), st.integers(-20, 20).map(lambda n: n / 4))
 events = st.lists(st.tuples(st.sampled_from(["a1", "a2"]), st.integers(0, 900), values), max_size=60)
-
-
-@st.composite
-def configs(draw: st.DrawFn) -> dict[str, Any]:
-    size = draw(st.sampled_from([10, 30, 60, 120]))
-    slides = [s for s in (size, size // 2, size // 3) if s and size % s == 0]
-    slide = draw(st.sampled_from(slides))
-    rule: dict[str, Any] = {
-        "inputPoint": "m1::p",
-        "windowSize": size,
-        "windowUnit": "second",
-        "aggregator": draw(st.sampled_from(["max", "min", "avg", "count", "sum", "first", "last"])),
-        "outputPoint": "m1::p_out",
-    }
-    if slide != size:
-        rule |= {"slideSize": slide, "slideUnit": "second"}
-    config: dict[str, Any] = {"latencyMinutes": draw(st.integers(0, 3)), "rules": [rule]}
-    early = draw(st.sampled_from([None, {"type": "data"}, {"type": "frequency", "minutes": 1}]))
-    if early is not None:
-        config["earlyTrigger"] = early
-    return config
 
 
 def memberships(
@@ -90,24 +68,6 @@ def reference(
         rejected,
         event_time,
     )
-
-
-def aggregate(aggregator: str, members: list[tuple[int, float | int]]) -> Any:
-    vals = [v for _, v in members]
-    if aggregator == "avg":
-        total: float | int = 0
-        for v in vals:
-            total += v
-        return total / len(vals)
-    if aggregator == "first":
-        return min(members, key=lambda m: m[0])[1]  # min keeps the first of equal times
-    if aggregator == "last":
-        return max(reversed(members), key=lambda m: m[0])[1]  # ...so reversed keeps the last
-    if aggregator == "count":
-        return len(vals)
-    if aggregator == "sum":
-        return sum(vals, 0)
-    return max(vals) if aggregator == "max" else min(vals)
 
 
 def as_records(evs: list[Event]) -> list[Record]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from hypothesis import strategies as st
 
 from streamcalc.library.base import KeyedState, StateKey
 from streamcalc.library.window_state import WindowKeyState, state_item
@@ -50,6 +52,9 @@ class CountingState:
         self.saves += 1
         self.inner.save(changes)
 
+    def scan(self) -> Iterator[tuple[StateKey, Any]]:
+        return self.inner.scan()
+
 
 @dataclass
 class RecordingContext:
@@ -57,6 +62,7 @@ class RecordingContext:
 
     keyed: CountingState
     stage: str = STAGE
+    now_ms: int = 0
     rejections: list[tuple[Record, str]] = field(default_factory=list)
 
     @property
@@ -84,10 +90,11 @@ class WindowHarness:
         self.outputs: list[Record] = []
         self.batches = 0
 
-    def run(self, batch: list[Record]) -> list[Record]:
+    def run(self, batch: list[Record], now_ms: int = 0) -> list[Record]:
+        """One batch at processing time `now_ms`, committed."""
         if self.reload:
             self.keyed.inner.discard()
-        ctx = RecordingContext(self.keyed, self.stage)
+        ctx = RecordingContext(self.keyed, self.stage, now_ms)
         out = self.op.process(batch, ctx)
         expected = self.store.checkpoint()
         self.store.commit({self.stage: self.keyed.inner.drain()}, expected, expected.advance({}))
@@ -122,6 +129,7 @@ def fixed_config(
     unit: str = "minute",
     latency: int = 0,
     early: dict[str, Any] | None = None,
+    idle: int | None = None,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
         "latencyMinutes": latency,
@@ -137,4 +145,48 @@ def fixed_config(
     }
     if early is not None:
         config["earlyTrigger"] = early
+    if idle is not None:
+        config["idleTimeoutMinutes"] = idle
     return config
+
+
+values = st.one_of(st.integers(-5, 5), st.integers(-20, 20).map(lambda n: n / 4))
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> dict[str, Any]:
+    size = draw(st.sampled_from([10, 30, 60, 120]))
+    slides = [s for s in (size, size // 2, size // 3) if s and size % s == 0]
+    slide = draw(st.sampled_from(slides))
+    rule: dict[str, Any] = {
+        "inputPoint": "m1::p",
+        "windowSize": size,
+        "windowUnit": "second",
+        "aggregator": draw(st.sampled_from(["max", "min", "avg", "count", "sum", "first", "last"])),
+        "outputPoint": "m1::p_out",
+    }
+    if slide != size:
+        rule |= {"slideSize": slide, "slideUnit": "second"}
+    config: dict[str, Any] = {"latencyMinutes": draw(st.integers(0, 3)), "rules": [rule]}
+    early = draw(st.sampled_from([None, {"type": "data"}, {"type": "frequency", "minutes": 1}]))
+    if early is not None:
+        config["earlyTrigger"] = early
+    return config
+
+
+def aggregate(aggregator: str, members: list[tuple[int, float | int]]) -> Any:
+    vals = [v for _, v in members]
+    if aggregator == "avg":
+        total: float | int = 0
+        for v in vals:
+            total += v
+        return total / len(vals)
+    if aggregator == "first":
+        return min(members, key=lambda m: m[0])[1]  # min keeps the first of equal times
+    if aggregator == "last":
+        return max(reversed(members), key=lambda m: m[0])[1]  # ...so reversed keeps the last
+    if aggregator == "count":
+        return len(vals)
+    if aggregator == "sum":
+        return sum(vals, 0)
+    return max(vals) if aggregator == "max" else min(vals)

@@ -8,9 +8,9 @@ that stage, loads all keys of a batch with one multi-get, and commits only dirty
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 from pydantic import BaseModel
@@ -36,6 +36,11 @@ class KeyedState(Protocol[S]):
         """Keep these values (None deletes the key); committed with the batch's offsets."""
         ...
 
+    def scan(self) -> Iterator[tuple[StateKey, S]]:
+        """Every key with state, as this batch sees it (committed values overlaid with those
+        of batches since): for an operator that rebuilds an in-memory index of its keys."""
+        ...
+
 
 class StageContext(Protocol):
     @property
@@ -52,11 +57,28 @@ class StageContext(Protocol):
         """Send `record` to the pipeline's error lane with `reason`; it is counted, never lost."""
         ...
 
+    @property
+    def now_ms(self) -> int:
+        """Processing time of this batch (epoch ms, never going back while the worker runs).
+        Fixed when the batch first runs and recorded with it, so a re-run after a crash sees
+        the same time: the only clock an operator may read."""
+        ...
+
 
 class Operator(Protocol):
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
         """Transform one batch. Must be deterministic in (state, batch): crash recovery relies
         on re-running a batch giving the same outputs and state."""
+        ...
+
+
+@runtime_checkable
+class TimedOperator(Operator, Protocol):
+    """An operator that also acts on processing time, e.g. to close the windows of keys
+    that went quiet: the runtime runs it on an empty batch when `due` says so."""
+
+    def due(self, now_ms: int, state: KeyedState[Any]) -> bool:
+        """Whether a batch at `now_ms` would do something even without input."""
         ...
 
 

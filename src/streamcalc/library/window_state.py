@@ -7,7 +7,8 @@ the largest `time` the key has accepted. With `L` the allowed lateness, a window
 while event time < end, *fired* once event time >= end (the `onTime` output) and *expired*
 once event time >= end + L, when it leaves the state. A record is added to each of its windows
 that has not expired; a fired window it updates is re-emitted at once (`late`). A record
-none of whose windows is left goes to the error lane. Nothing here reads a clock.
+none of whose windows is left goes to the error lane. The only processing time read is the
+batch's `ctx.now_ms`, under an idle timeout (`window_idle`).
 
 State is kept in panes, not windows: a pane holds the partial aggregates of one slide
 `[p, p + slide)`, and a window's aggregate is merged from the panes it spans when it is
@@ -26,9 +27,10 @@ from typing import Any, Literal
 
 import msgspec
 
-from streamcalc.library.base import StageContext, StateKey
+from streamcalc.library.base import KeyedState, StageContext, StateKey
 from streamcalc.library.point_rules import RuleIndex
 from streamcalc.library.points import split_ref
+from streamcalc.library.window_idle import ArrivalIndex
 from streamcalc.records import Record
 
 Aggregator = Literal["max", "min", "avg", "count", "sum", "first", "last"]
@@ -74,6 +76,15 @@ class WindowKeyState(msgspec.Struct, array_like=True, gc=False):
     event_time: int
     lateness: int
     rules: list[RulePanes]
+    arrival: int = 0
+    """Processing time of the key's last record; kept only under an idle timeout (0: not kept)."""
+    org_id: str = ""
+    model_id_path: str = ""
+    """Those of the key's last record (kept with `arrival`): what an idle close stamps its
+    outputs with, there being no record to copy them from."""
+
+    def has_windows(self) -> bool:
+        return any(rp.panes for rp in self.rules)
 
 
 def merged(panes: Sequence[Pane], i: int, j: int) -> Pane:
@@ -208,33 +219,45 @@ class WindowEngine:
         latency_ms: int,
         early: Literal["data", "frequency"] | None,
         early_every_ms: int = 0,
+        idle_ms: int = 0,
     ) -> None:
         self._index = RuleIndex(rules)
         self._by_output = {spec.output: spec for _, spec in rules}
         self._latency = latency_ms
         self._early_data = early == "data"
         self._every = early_every_ms if early == "frequency" else 0
+        self._idle = ArrivalIndex(idle_ms) if idle_ms else None
+
+    def due(self, now_ms: int, state: KeyedState[Any]) -> bool:
+        return self._idle is not None and self._idle.due(now_ms, state)
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
         """The hot loop of `make bench`: a key's state is checked against its rules by
         identity (the full check runs once per key and batch only when that fails), and each
-        rule of the record is applied by `_apply`."""
+        rule of the record is applied by `_apply`. Under an idle timeout the keys idle at the
+        batch's processing time close first."""
+        out: list[Record] = []
+        idle = self._idle
+        if idle is not None:
+            self._close_idle(idle, ctx, out)
         matched = self._index.matched(batch)
         if not matched:
-            return []
+            return out
         working: dict[StateKey, WindowKeyState | None] = ctx.state.load(
             {(r.assetId, r.pointId) for r, _ in matched}
         )
         latency, every, by_output, apply = self._latency, self._every, self._by_output, self._apply
         isfinite = math.isfinite
         aligned: dict[StateKey, list[RuleSpec]] = {}  # keys aligned the slow way in this batch
-        out: list[Record] = []
+        last: dict[StateKey, Record] = {}  # each key's last record, kept under an idle timeout
         for record, specs in matched:
             value = record.value
             if not ((type(value) is float and isfinite(value)) or type(value) is int):  # not bool
                 ctx.reject(record, f"value {value!r} of {record.pointId} is not a finite number")
                 continue
             key = (record.assetId, record.pointId)
+            if idle is not None:
+                last[key] = record
             state = working[key]
             if (
                 state is None
@@ -259,8 +282,19 @@ class WindowEngine:
                     f"late record for {', '.join(dropped)}: every window holding time {t} "
                     f"closed (event time {new}, lateness {latency} ms)",
                 )
+        if idle is not None:
+            idle.arrived(last, working, ctx.now_ms)
         ctx.state.save(working)
         return out
+
+    def _close_idle(self, idle: ArrivalIndex, ctx: StageContext, out: list[Record]) -> None:
+        keys = idle.take_idle(ctx.now_ms, ctx.state)
+        if keys:
+            states = ctx.state.load(keys)
+            for key in keys:
+                if (state := states[key]) is not None:  # None: deleted behind the worker's back
+                    self.close(key, state, out)
+            ctx.state.save(states)
 
     def _apply(
         self,
@@ -279,20 +313,7 @@ class WindowEngine:
         size, slide, panes = spec.size, spec.slide, rp.panes
         horizon = new - self._latency
         if new > old and panes:
-            # the windows ending in (old, new] fire, from the first to end after old
-            s = old - old % slide - size + slide
-            _emit_windows(record, spec, rp, s if s > 0 else 0, new - size, len(panes), "onTime", horizon, out)
-            cutoff = horizon - size  # windows starting at or before it have expired
-            if panes[0].start <= cutoff:
-                n = 1
-                while n < len(panes) and panes[n].start <= cutoff:
-                    n += 1
-                del panes[:n]
-            emitted = rp.emitted
-            if emitted:
-                for s in list(emitted):
-                    if s <= cutoff:
-                        del emitted[s]
+            _advance(record, spec, rp, old, new, horizon, out)
         t = record.time
         p = t - t % slide
         if p + size <= horizon:
@@ -314,6 +335,52 @@ class WindowEngine:
             if crossed:
                 _emit_windows(record, spec, rp, first_open, new, len(panes), "early", horizon, out)
         return True
+
+    def close(self, key: StateKey, state: WindowKeyState, out: list[Record]) -> None:
+        """Complete every window of a key that went idle: its event time moves to the end of
+        its newest window plus the lateness, so the windows not yet fired fire (`onTime`) and
+        all leave the state; a record for them after this is late by the usual rules."""
+        latency = self._latency
+        old = new = state.event_time
+        for rp in state.rules:
+            if rp.panes:
+                new = max(new, rp.panes[-1].start + rp.size + latency)
+        if new == old:
+            return
+        state.event_time = new
+        template = Record(
+            orgId=state.org_id,
+            modelId="",  # each output takes its rule's model
+            modelIdPath=state.model_id_path,
+            assetId=key[0],
+            pointId=key[1],
+            time=new,
+            value=None,
+        )
+        for rp in state.rules:
+            if rp.panes:
+                _advance(template, self._by_output[rp.output], rp, old, new, new - latency, out)
+
+
+def _advance(
+    record: Record, spec: RuleSpec, rp: RulePanes, old: int, new: int, horizon: int, out: list[Record]
+) -> None:
+    """Event time moved from `old` to `new`: the windows ending in (old, new] fire, from the
+    first to end after `old`, and the panes and emitted values of expired windows go."""
+    size, slide, panes = spec.size, spec.slide, rp.panes
+    s = old - old % slide - size + slide
+    _emit_windows(record, spec, rp, s if s > 0 else 0, new - size, len(panes), "onTime", horizon, out)
+    cutoff = horizon - size  # windows starting at or before it have expired
+    if panes[0].start <= cutoff:
+        n = 1
+        while n < len(panes) and panes[n].start <= cutoff:
+            n += 1
+        del panes[:n]
+    emitted = rp.emitted
+    if emitted:
+        for s in list(emitted):
+            if s <= cutoff:
+                del emitted[s]
 
 
 def _add(panes: list[Pane], p: int, value: Number, t: int) -> None:
@@ -439,7 +506,8 @@ def _live_windows(rp: RulePanes, horizon: int) -> list[tuple[int, int, int]]:
 
 
 def state_item(asset_id: str, point_id: str, state: WindowKeyState) -> dict[str, Any]:
-    """Get Stage State item (kind `window`): the key's event time and its live windows."""
+    """Get Stage State item (kind `window`): the key's event time and its live windows, and
+    under an idle timeout the processing time of its last record."""
     horizon = state.event_time - state.lateness
     windows = []
     for rp in state.rules:
@@ -463,4 +531,7 @@ def state_item(asset_id: str, point_id: str, state: WindowKeyState) -> dict[str,
                     "lastOutput": rp.emitted.get(s),
                 }
             )
-    return {"assetId": asset_id, "pointId": point_id, "eventTime": state.event_time, "windows": windows}
+    item = {"assetId": asset_id, "pointId": point_id, "eventTime": state.event_time, "windows": windows}
+    if state.arrival:
+        item["arrivalTime"] = state.arrival
+    return item

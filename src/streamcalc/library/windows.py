@@ -22,17 +22,21 @@ Exact semantics, per key (assetId, input pointId), with lateness L = `latencyMin
   record included. A key's first record crosses nothing.
 - Outputs: `attr.windowAggregator` = {calMode, calType, windowEnd, lastOutput, calDetail}.
 - Non-numeric, boolean and non-finite values go to the error lane.
-Nothing reads a clock, so re-running a batch after a crash gives the same outputs and state;
-a processing-time idle timeout (closing windows of keys that stop sending) is not offered.
+- `idleTimeoutMinutes` T: a key that holds windows and has had no record for T minutes of
+  processing time is closed as if a record had moved its event time to the end of its newest
+  window plus L: windows not yet fired fire (`onTime`), then all are complete. Checked at
+  each batch, and without input at least every `max_wait_s` of the runner.
+The processing time read is the batch's `ctx.now_ms`, recorded with the batch, so
+re-running a batch after a crash gives the same outputs and state.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streamcalc.library.base import OperatorType, StageContext
+from streamcalc.library.base import KeyedState, OperatorType, StageContext
 from streamcalc.library.point_rules import UniqueOutputs, check_rule_points
 from streamcalc.library.points import PointRef
 from streamcalc.library.registry import register_operator
@@ -47,6 +51,7 @@ from streamcalc.library.window_state import (
 from streamcalc.records import Record
 
 MAX_LATENCY_MINUTES = 60
+MAX_IDLE_MINUTES = 7 * 24 * 60
 _MINUTE_MS = 60_000
 
 
@@ -109,6 +114,7 @@ class _WindowConfig(BaseModel):
 
     latencyMinutes: int = Field(default=0, ge=0, le=MAX_LATENCY_MINUTES)
     earlyTrigger: EarlyTrigger | None = None
+    idleTimeoutMinutes: int | None = Field(default=None, ge=1, le=MAX_IDLE_MINUTES)
 
 
 class FixedWindowConfig(_WindowConfig):
@@ -132,10 +138,15 @@ class WindowAggregator:
             latency_ms=config.latencyMinutes * _MINUTE_MS,
             early=None if trigger is None else trigger.type,
             early_every_ms=trigger.minutes * _MINUTE_MS if isinstance(trigger, FrequencyTrigger) else 0,
+            idle_ms=(config.idleTimeoutMinutes or 0) * _MINUTE_MS,
         )
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
         return self._engine.process(batch, ctx)
+
+    def due(self, now_ms: int, state: KeyedState[Any]) -> bool:
+        """Whether a key went idle by `now_ms`: the runtime then runs a batch without input."""
+        return self._engine.due(now_ms, state)
 
 
 FIXED_TIME_WINDOW_AGGREGATOR = register_operator(

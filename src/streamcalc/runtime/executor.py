@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamcalc.errors import StreamcalcError
-from streamcalc.library import KeyedState, Operator
+from streamcalc.library import KeyedState, Operator, TimedOperator
 from streamcalc.pipeline import StageGraph, StageNode, StageSettings
 from streamcalc.records import Record
 from streamcalc.runtime.keyed_state import StageState
@@ -42,17 +42,22 @@ class BatchResult:
 
 
 class _Context:
-    __slots__ = ("_on_error", "_result", "_stage", "_state")
+    __slots__ = ("_now_ms", "_on_error", "_result", "_stage", "_state")
 
-    def __init__(self, node: StageNode, state: StageState | None, result: BatchResult) -> None:
+    def __init__(self, node: StageNode, state: StageState | None, result: BatchResult, now_ms: int) -> None:
         self._stage = node.name
         self._on_error = node.settings.on_error
         self._state = state
         self._result = result
+        self._now_ms = now_ms
 
     @property
     def stage(self) -> str:
         return self._stage
+
+    @property
+    def now_ms(self) -> int:
+        return self._now_ms
 
     @property
     def state(self) -> KeyedState[Any]:
@@ -85,12 +90,23 @@ class StageExecutor:
     def __init__(self, graph: StageGraph, states: dict[str, StageState]) -> None:
         self._graph = graph
         self._states = states
-        self._operators: dict[str, Operator] = {
-            n.name: n.op.build(n.config) for n in graph.nodes if n.op.build is not None
-        }
+        self._operators: dict[str, Operator] = {}
+        self._timed: dict[str, TimedOperator] = {}
+        self.rebuild()
 
-    def run(self, sources: dict[str, list[Record]]) -> BatchResult:
-        """`sources`: source stage name -> decoded records read for it in this batch."""
+    def rebuild(self) -> None:
+        """Fresh operators: after a failure, whatever they keep in memory (built from state,
+        like an index of idle keys) may be ahead of the committed state."""
+        self._operators = {n.name: n.op.build(n.config) for n in self._graph.nodes if n.op.build is not None}
+        self._timed = {name: op for name, op in self._operators.items() if isinstance(op, TimedOperator)}
+
+    def due(self, now_ms: int) -> bool:
+        """Whether some stage would act at `now_ms` without input (see TimedOperator)."""
+        return any(op.due(now_ms, self._states[name]) for name, op in self._timed.items())
+
+    def run(self, sources: dict[str, list[Record]], now_ms: int) -> BatchResult:
+        """`sources`: source stage name -> decoded records read for it in this batch;
+        `now_ms`: the batch's processing time."""
         result = BatchResult()
         lanes: dict[str, list[Record]] = {}
         for node in self._graph.nodes:
@@ -100,14 +116,19 @@ class StageExecutor:
             batch = (
                 lanes[node.inputs[0]] if len(node.inputs) == 1 else [r for i in node.inputs for r in lanes[i]]
             )
-            ctx = _Context(node, self._states.get(node.name), result)
+            state = self._states.get(node.name)
+            ctx = _Context(node, state, result, now_ms)
             try:
                 if node.settings.screens:
                     batch = ctx.screen(batch, node.settings)
                 if node.op.role == "destination":
                     result.outputs[node.name] = batch
                     continue
-                lanes[node.name] = self._operators[node.name].process(batch, ctx) if batch else []
+                timed = self._timed.get(node.name)
+                if batch or (timed is not None and state is not None and timed.due(now_ms, state)):
+                    lanes[node.name] = self._operators[node.name].process(batch, ctx)
+                else:
+                    lanes[node.name] = []
             except Exception as e:
                 raise StageFailed(node.name, e) from e
         return result

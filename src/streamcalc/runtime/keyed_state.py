@@ -8,7 +8,7 @@ then drops this cache with everything else (architecture invariant 4).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -58,6 +58,16 @@ class StageState:
         if len(cache) > self._max_cached:
             cache.clear()
         return writes
+
+    def scan(self) -> Iterator[tuple[StateKey, Any]]:
+        """Every key with state: the committed values overlaid with the cached ones."""
+        cache, decode = self._cache, self._decode
+        for asset_id, point_id, raw in self._store.scan(self._stage):
+            if (asset_id, point_id) not in cache:
+                yield (asset_id, point_id), decode(raw)
+        for key, value in list(cache.items()):
+            if value is not None:
+                yield key, value
 
     def discard(self) -> None:
         """Forget everything cached, e.g. after a failed batch or a stale commit."""

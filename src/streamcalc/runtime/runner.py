@@ -47,6 +47,8 @@ Ranges = dict[TopicPartition, tuple[int, int]]
 class _BatchRanges(msgspec.Struct, array_like=True):
     seq: int
     ranges: list[tuple[str, int, int, int]]
+    now_ms: int = 0
+    """The batch's processing time, which a re-run must see again."""
 
 
 _stamp_meta = msgspec.json.Decoder(list[_BatchRanges])
@@ -126,6 +128,8 @@ class Runner:
                 stage_states[n.name] = self._states[name]
         self._executor = StageExecutor(graph, stage_states)
         self._checkpoint = Checkpoint()
+        self._now_ms = 0
+        """Processing time of the newest batch: the wall clock, held from going back."""
         self._positions: dict[TopicPartition, int] = {}
         self._uncommitted: list[_BatchRanges] = []
         self._uncommitted_records = 0
@@ -155,18 +159,21 @@ class Runner:
                 pending[-1].seq,
             )
             for batch in pending:
-                self._process(self._read_exact(batch), batch.seq)
+                self._now_ms = max(self._now_ms, batch.now_ms)
+                self._process(self._read_exact(batch), batch.seq, batch.now_ms)
             self.flush()
 
     def run_once(self) -> int:
-        """One micro-batch (poll, process, append), then a commit if one is due.
+        """One micro-batch (poll, process, append), then a commit if one is due. Without
+        input the batch runs only if a stage acts on processing time (see TimedOperator).
 
         Returns the records consumed (0 when no input came within `max_wait_s`).
         """
         self._require_recovered()
         reads = self._poll()
         seq = (self._uncommitted[-1].seq if self._uncommitted else self._checkpoint.seq) + 1
-        consumed = self._process(reads, seq) if reads else 0
+        now_ms = self._now_ms = max(self._now_ms, self._clock.wall_ms())
+        consumed = self._process(reads, seq, now_ms) if reads or self._executor.due(now_ms) else 0
         elapsed = self._clock.monotonic() - self._oldest_uncommitted
         if self._opts.commit_due(elapsed, self._uncommitted_records, len(self._uncommitted)):
             self.flush()
@@ -229,7 +236,7 @@ class Runner:
                 return reads
             self._clock.sleep(POLL_INTERVAL_S)
 
-    def _process(self, reads: _Reads, seq: int) -> int:
+    def _process(self, reads: _Reads, seq: int, now_ms: int) -> int:
         sources: dict[str, list[Record]] = {}
         errors: list[ErrorEntry] = []
         for (topic, partition), (first, messages) in reads.items():
@@ -249,9 +256,11 @@ class Runner:
                 )
                 for r in rejected
             )
-        batch = _BatchRanges(seq, [(t, p, first, first + len(m)) for (t, p), (first, m) in reads.items()])
+        batch = _BatchRanges(
+            seq, [(t, p, first, first + len(m)) for (t, p), (first, m) in reads.items()], now_ms
+        )
         try:
-            result = self._executor.run(sources)
+            result = self._executor.run(sources, now_ms)
             errors.extend(
                 ErrorEntry(pipelineId=self.pipeline_id, stage=r.stage, reason=r.reason, record=r.record)
                 for r in result.rejections
@@ -341,6 +350,7 @@ class Runner:
         self._recovered = False
         for state in self._states.values():
             state.discard()
+        self._executor.rebuild()
 
     def _require_recovered(self) -> None:
         if not self._recovered:
