@@ -21,6 +21,7 @@ from streamcalc.log import (
     ReadResult,
     TopicConfig,
     check_topic_name,
+    embedded,
     open_log,
     partition_for,
 )
@@ -119,6 +120,20 @@ def test_read_until_stops_before_until(log: EmbeddedLog, offset: int, until: int
     result = log.read("t", 0, offset, max_messages, until=until)
     assert result.messages == everything[offset : max(offset, min(until, offset + max_messages))]
     assert result.offset == offset
+
+
+def test_a_big_append_is_stored_in_values_and_reads_across_them(
+    log: EmbeddedLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedded, "MESSAGES_PER_VALUE", 5)
+    everything = append_batches(log, "t", [23, 5, 1, 11])
+    assert log.end_offset("t", 0) == 40
+    for offset in range(41):
+        for max_messages in (1, 4, 5, 6, 17, ALL):
+            result = log.read("t", 0, offset, max_messages, until=37)
+            assert result.messages == everything[offset : max(offset, min(37, offset + max_messages))]
+    with log._env.begin(db=log._batches) as txn:  # 5 + 1 + 1 + 3 values
+        assert txn.stat(log._batches)["entries"] == 10
 
 
 def test_read_past_the_end_and_of_unknown_topics_is_empty(log: EmbeddedLog) -> None:

@@ -1,8 +1,9 @@
 """The embedded Log: every topic of a data dir in one LMDB environment.
 
-An append is one write transaction: the batch of messages (one value keyed by its last
-offset, so a range lookup finds the batch holding any offset), the partition's offsets and
-size, the producer stamp and any retention trimming commit together and are fsynced. Other
+An append is one write transaction: the messages (in values of up to MESSAGES_PER_VALUE,
+each keyed by its last offset, so a range lookup finds the value holding any offset), the
+partition's offsets and size, the producer stamp and any retention trimming commit together
+and are fsynced. Other
 processes read concurrently through MVCC snapshots, so they only ever see whole appends.
 """
 
@@ -34,6 +35,9 @@ _BATCH = struct.Struct(">qiq")  # base offset, message count, append time (epoch
 _PART = struct.Struct(">qqq")  # start offset, end offset, payload bytes
 _STAMP = struct.Struct(">q")  # seq, followed by the stamp's meta
 _messages = msgspec.msgpack.Decoder(list[bytes])
+MESSAGES_PER_VALUE = 4_096
+"""An append is stored in values of at most this many messages: a read decodes whole values,
+so a small read from a big append decodes little more than it returns."""
 _pack = msgspec.msgpack.Encoder()
 
 
@@ -102,7 +106,7 @@ class EmbeddedLog:
                     first = max(offset, base)
                 if until is not None and base >= until:
                     break
-                messages = _messages.decode(value[_BATCH.size :])
+                messages = _messages.decode(memoryview(value)[_BATCH.size :])
                 lo = max(first - base, 0)
                 hi = count if until is None else min(count, until - base)
                 out.extend(messages[lo : lo + min(hi - lo, max_messages - len(out))])
@@ -209,19 +213,23 @@ class EmbeddedLog:
         start, end, size = self._part_meta_in(txn, tpk)
         if not messages:
             return end
-        payload = _pack.encode(list(messages))
-        txn.put(
-            tpk + _OFFSET.pack(end + len(messages) - 1),
-            _BATCH.pack(end, len(messages), now) + payload,
-            db=self._batches,
-        )
-        txn.put(tpk, _PART.pack(start, end + len(messages), size + len(payload)), db=self._parts)
+        for i in range(0, len(messages), MESSAGES_PER_VALUE):
+            chunk = list(messages[i : i + MESSAGES_PER_VALUE])
+            payload = _pack.encode(chunk)
+            base = end + i
+            txn.put(
+                tpk + _OFFSET.pack(base + len(chunk) - 1),
+                _BATCH.pack(base, len(chunk), now) + payload,
+                db=self._batches,
+            )
+            size += len(payload)
+        txn.put(tpk, _PART.pack(start, end + len(messages), size), db=self._parts)
         if config.retention_ms is not None or config.retention_bytes is not None:
             self._trim(txn, config, partition, now)
         return end
 
     def _trim(self, txn: Any, config: TopicConfig, partition: int, now: int) -> int:
-        """Drop whole batches from the front while over the size or age limit; keeps the newest batch."""
+        """Drop whole values from the front while over the size or age limit; keeps the newest."""
         tpk = topic_partition_key(config.name, partition)
         start, end, size = self._part_meta_in(txn, tpk)
         cursor = txn.cursor(db=self._batches)
