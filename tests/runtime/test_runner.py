@@ -27,7 +27,7 @@ from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
 from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.runner import RecoveryError, Runner
+from streamcalc.runtime.runner import RecoveryError, Runner, StateVersionError
 from streamcalc.state import StaleCheckpoint, open_pipeline_state
 
 
@@ -297,3 +297,40 @@ def test_rate_limit_caps_records_per_second(tmp_path: Path) -> None:
     log_.close()
     assert sum(sizes) == 1_000 and max(sizes) <= 200
     assert 4.0 <= clock.monotonic() <= 5.5  # 1,000 records at 200/s after a first full second's burst
+
+
+def window_pipeline() -> dict[str, Any]:
+    rule = {"inputPoint": "m1::p", "windowSize": 1, "windowUnit": "minute", "aggregator": "sum"}
+    return {
+        "stages": [
+            {"instanceName": "EDHKafkaConsumer_01", "config": {"topic": IN}},
+            {
+                "instanceName": "FixedTimeWindowAggregator_01",
+                "config": {"rules": [{**rule, "outputPoint": "m1::s"}]},
+            },
+            {"instanceName": "EDHKafkaProducer_01", "config": {"topic": OUT}},
+        ]
+    }
+
+
+def test_state_in_an_encoding_the_operator_no_longer_reads_is_refused_with_the_way_out(
+    tmp_path: Path,
+) -> None:
+    stage = "FixedTimeWindowAggregator_01"
+    log_ = open_log(tmp_path)
+    fill(log_, IN, [encode_record(record("a1", "p", BASE_MS, 1))])
+    store = open_pipeline_state(tmp_path, "p1")
+    runner = Runner("p1", build_graph(window_pipeline()), log_, store, options=RunnerOptions(max_wait_s=0))
+    runner.recover()
+    assert store.state_versions() == {stage: 2}
+    runner.run_once()
+    runner.flush()
+    store.record_state_versions({stage: 1})  # as if an older release had written it
+
+    with pytest.raises(StateVersionError, match=f"state of {stage} is in encoding version 1, but Fixed"):
+        runner.recover()
+    store.delete_keys(stage, ["a1"], ["p"])
+    runner.recover()  # no state left to misread: the current version is recorded
+    assert store.state_versions() == {stage: 2}
+    store.close()
+    log_.close()

@@ -327,6 +327,17 @@ def test_clear_drops_state_and_offsets_keeps_seq_and_bumps_generation(store: Lmd
     assert store.checkpoint() == Checkpoint(held.seq + 1, held.generation + 3, {})
 
 
+def test_state_versions_are_recorded_per_stage_and_cleared_with_the_state(store: LmdbStateStore) -> None:
+    assert store.state_versions() == {}
+    store.record_state_versions({"s": 2, "#shared": 1})
+    store.record_state_versions({"s": 3})
+    held = commit(store, {"s": {("a", "p"): b"x"}}, {("t", 0): 1})
+    assert store.state_versions() == {"s": 3, "#shared": 1}
+    assert store.checkpoint() == held  # versions are no part of the checkpoint
+    store.clear()
+    assert store.state_versions() == {}
+
+
 # pipelines, paths, durability
 
 

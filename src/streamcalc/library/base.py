@@ -105,7 +105,8 @@ class OperatorType(Generic[C]):
     state_kind: StateKind = "none"
     state_type: type[msgspec.Struct] | None = None
     state_version: int = 1
-    """Bump when the encoding of `state_type` changes incompatibly."""
+    """Bump when the encoding of `state_type` changes incompatibly: the store records it, and
+    a runner refuses stored state of another version instead of misreading it."""
     state_view: Callable[[str, str, Any], dict[str, Any]] | None = None
     """(assetId, pointId, decoded state) -> the Get Stage State item, shaped by the state kind."""
     shared_state: SharedState | None = None

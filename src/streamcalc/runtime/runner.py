@@ -63,6 +63,10 @@ class RecoveryError(StreamcalcError):
     """
 
 
+class StateVersionError(RecoveryError):
+    """A stage's stored state is in an encoding version its operator no longer reads."""
+
+
 @dataclass
 class RunnerStats:
     batches: int = 0
@@ -117,6 +121,7 @@ class Runner:
             for p in range(log_.ensure_topic(TopicConfig(topic)).partitions)
         ]
         self._states: dict[str, StageState] = {}  # by name in the store: shared states once
+        self._versions: dict[str, tuple[str, int]] = {}  # by name in the store: (operator, version)
         stage_states: dict[str, StageState] = {}
         for n in graph.nodes:
             if (binding := n.op.state_binding(n.name)) is not None:
@@ -125,6 +130,7 @@ class Runner:
                     self._states[name] = StageState(
                         store, name, state_type, max_cached_keys=self._opts.max_cached_keys
                     )
+                    self._versions[name] = (n.op.name, n.op.state_version)
                 stage_states[n.name] = self._states[name]
         self._executor = StageExecutor(graph, stage_states)
         self._checkpoint = Checkpoint()
@@ -145,6 +151,7 @@ class Runner:
         Also the way back after any exception from `run_once`: it drops every cached value.
         """
         self._discard_cache()
+        self._check_state_versions()
         self._uncommitted, self._uncommitted_records = [], 0
         self._recovered = True
         cp = self._store.checkpoint()
@@ -344,6 +351,25 @@ class Runner:
                 messages.extend(got.messages)
             reads[(topic, partition)] = (start, messages)
         return reads
+
+    def _check_state_versions(self) -> None:
+        """Refuse state in an encoding this release cannot read, rather than fail decoding it.
+        State stored before versions were recorded is taken to be in the current one."""
+        stored = self._store.state_versions()
+        record: dict[str, int] = {}
+        for name, (operator, version) in self._versions.items():
+            found = stored.get(name)
+            if found == version:
+                continue
+            if found is not None and next(self._store.scan(name), None) is not None:
+                raise StateVersionError(
+                    f"pipeline {self.pipeline_id}: the state of {name} is in encoding version {found}, "
+                    f"but {operator} reads version {version}; delete that state (Delete Stage State "
+                    f"while paused) or stop the pipeline to start it afresh"
+                )
+            record[name] = version
+        if record:
+            self._store.record_state_versions(record)
 
     def _discard_cache(self) -> None:
         """After a failure nothing cached can be trusted; only `recover()` makes the runner usable."""

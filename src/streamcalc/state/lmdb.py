@@ -24,6 +24,7 @@ _PIPELINE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 _SEQ = b"seq"
 _GEN = b"generation"
 _OFFSET = b"offset:"
+_VERSION = b"version:"
 
 
 class LmdbStateStore:
@@ -89,10 +90,27 @@ class LmdbStateStore:
         with self._env.begin(write=True) as txn:
             txn.drop(self._state, delete=False)
             cursor = txn.cursor(db=self._meta)
-            if cursor.set_range(_OFFSET):
-                while cursor.key().startswith(_OFFSET) and cursor.delete():
-                    pass
+            for prefix in (_OFFSET, _VERSION):
+                if cursor.set_range(prefix):
+                    while cursor.key().startswith(prefix) and cursor.delete():
+                        pass
             self._bump_generation(txn)
+
+    def state_versions(self) -> dict[str, int]:
+        with self._env.begin(db=self._meta) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(_VERSION):
+                return {}
+            return {
+                key[len(_VERSION) :].decode(): _I64.unpack(value)[0]
+                for key, value in cursor
+                if key.startswith(_VERSION)
+            }
+
+    def record_state_versions(self, versions: Mapping[str, int]) -> None:
+        with self._env.begin(write=True, db=self._meta) as txn:
+            for stage, version in versions.items():
+                txn.put(_VERSION + stage.encode(), _I64.pack(version))
 
     def stages(self) -> list[str]:
         found: list[str] = []
