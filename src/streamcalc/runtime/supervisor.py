@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -281,9 +282,7 @@ class Supervisor:
 
 def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
     process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
+    if not _exited(process, timeout_s):
         log.warning(
             "worker %d did not stop within %.0fs; killing it (uncommitted work is redone)",
             process.pid,
@@ -291,3 +290,23 @@ def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
         )
         process.kill()
         process.wait()
+
+
+def _exited(process: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    """Wait up to `timeout_s` for `process` to exit, and reap it. Woken by the kernel through a
+    pidfd: `Popen.wait` polls in sleeps growing to 50 ms, which a pause would wait out."""
+    try:
+        fd = os.pidfd_open(process.pid)
+    except OSError:  # reaped already, or no pidfd on this kernel
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout_s)
+    finally:
+        os.close(fd)
+    if ready:
+        process.wait()
+    return bool(ready)
