@@ -4,7 +4,7 @@ and the running sums against a plain reference under any split into batches."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from window_testkit import BASE_MS, CountingState, RecordingContext, rec
 
+from streamcalc.library.base import StateKey
 from streamcalc.library.simplified_window import (
     SimplifiedTimeWindowAggregator,
     SimplifiedWindowConfig,
@@ -27,6 +28,18 @@ from streamcalc.state import LmdbStateStore
 _stages = itertools.count()
 
 
+class EditCountingState(CountingState):
+    """Counts `edit` too: this operator takes its working set live, once per batch."""
+
+    def __init__(self, inner: StageState) -> None:
+        super().__init__(inner)
+        self.edits = 0
+
+    def edit(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
+        self.edits += 1
+        return self.inner.edit(keys)
+
+
 class SumHarness:
     """Runs batches through the operator and commits each like the runner; every batch starts
     from a fresh cache, so state goes through its encoding in between."""
@@ -35,7 +48,7 @@ class SumHarness:
         self.op = SimplifiedTimeWindowAggregator(SimplifiedWindowConfig.model_validate({"rules": rules}))
         self.store = store
         self.stage = f"SimplifiedTimeWindowAggregator_{next(_stages)}"
-        self.keyed = CountingState(StageState(store, self.stage, SumState))
+        self.keyed = EditCountingState(StageState(store, self.stage, SumState))
         self.outputs: list[Record] = []
         self.rejections: list[tuple[Record, str]] = []
 
@@ -128,58 +141,121 @@ def test_values_that_are_not_numbers_go_to_the_error_lane_once(store: LmdbStateS
     h = SumHarness(store, [rule(1), rule(1, "hour", "m1::p_hour")])
     assert h.run([rec(0, value)]) == []
     assert [reason for _, reason in h.rejections] == [f"value {value!r} of p is not a number"]
-    assert h.keyed.loads == 1 and list(store.scan(h.stage)) == []
+    assert (h.keyed.edits, h.keyed.loads, h.keyed.saves) == (1, 0, 0)
+    assert list(store.scan(h.stage)) == []
 
 
-Event = tuple[str, int, float | int]
-"""(asset, seconds from BASE, value)"""
+def test_one_live_working_set_per_batch_carries_the_sums_across_batches(store: LmdbStateStore) -> None:
+    h = SumHarness(store, [rule(1)])
+    h.run([rec(0, 1, asset="a1"), rec(1, 2, asset="a2"), rec(2, 4, asset="a1")])
+    h.run([rec(3, 8, asset="a1"), rec(61, 16, asset="a2")])
+    assert (h.keyed.edits, h.keyed.loads, h.keyed.saves) == (2, 0, 0)
+    assert [(r.assetId, r.value) for r in h.outputs] == [
+        ("a1", 1),
+        ("a2", 2),
+        ("a1", 5),
+        ("a1", 13),
+        ("a2", 16),
+    ]
+    assert [(w["sum"], w["count"]) for w in h.item("a1")["windows"]] == [(13, 3)]
 
+
+PATHS = {"m1": "/m1", "m2": "/m1/m2", "m3": "/m3"}
+"""m2 derives from m1, so its records also match m1's rules; m3 matches no rule."""
+
+Rule = tuple[str, str, int]
+"""(input point id, modelId, window size in s)"""
+Event = tuple[str, str, str, int, Any]
+"""(asset, point id, modelId, seconds from BASE, value)"""
+
+rule_sets = st.lists(
+    st.tuples(st.sampled_from(["p", "q"]), st.sampled_from(["m1", "m2"]), st.sampled_from([10, 30, 60, 120])),
+    min_size=1,
+    max_size=4,
+)
 events = st.lists(
     st.tuples(
         st.sampled_from(["a1", "a2"]),
+        st.sampled_from(["p", "q"]),
+        st.sampled_from(["m1", "m1", "m2", "m3"]),
         st.integers(0, 600),
-        st.one_of(st.integers(-5, 5), st.integers(-20, 20).map(lambda n: n / 4)),
+        st.one_of(
+            st.integers(-5, 5), st.integers(-20, 20).map(lambda n: n / 4), st.sampled_from(["x", None, True])
+        ),
     ),
     max_size=50,
 )
-sizes = st.lists(st.sampled_from([10, 30, 60, 120]), min_size=1, max_size=3)
 
 
-def reference(sizes: list[int], evs: list[Event]) -> tuple[list[tuple[str, str, int, Any]], int]:
-    """(asset, output point, window start in ms, running sum) per output, and the late count."""
-    current: dict[tuple[str, int], tuple[int, Any]] = {}
-    out, late = [], 0
-    for asset, seconds, value in evs:
+Windows = dict[tuple[str, str], dict[int, tuple[int, Any]]]
+"""(asset, point) -> rule index -> (window start in ms, sum)"""
+
+
+def reference(
+    rules: list[Rule], evs: list[Event]
+) -> tuple[list[tuple[str, str, str, int, Any]], int, Windows]:
+    """(asset, output modelId, output point, window start in ms, running sum) per output, the
+    rejection count and the windows left. A key keeps only the windows of the rules its latest
+    record matched."""
+    windows: Windows = {}
+    out, rejected = [], 0
+    for asset, point, model, seconds, value in evs:
+        mine = [
+            (i, m, size)
+            for i, (p, m, size) in enumerate(rules)
+            if p == point and (m == model or m in PATHS[model].split("/"))
+        ]
+        if not mine:
+            continue
+        if type(value) not in (int, float):
+            rejected += 1
+            continue
         t = BASE_MS + seconds * 1000
-        for i, size in enumerate(sizes):
+        before, current = windows.get((asset, point), {}), {}
+        for i, m, size in mine:
             start = t - t % (size * 1000)
-            window = current.get((asset, i))
+            window = before.get(i)
             if window is None or start > window[0]:
                 window = (start, value)
             elif start == window[0]:
                 window = (start, window[1] + value)
             else:
-                late += 1
+                rejected += 1
+                current[i] = window
                 continue
-            current[(asset, i)] = window
-            out.append((asset, f"p_{i}", start, window[1]))
-    return out, late
+            current[i] = window
+            out.append((asset, m, f"{point}_{i}", start, window[1]))
+        windows[(asset, point)] = current
+    return out, rejected, windows
 
 
 @settings(max_examples=200, deadline=None)
-@given(sizes=sizes, evs=events, cuts=st.lists(st.integers(0, 50), max_size=5))
-def test_running_sums_equal_the_reference_under_any_split(
-    tmp_path_factory: pytest.TempPathFactory, sizes: list[int], evs: list[Event], cuts: list[int]
+@given(rules=rule_sets, evs=events, cuts=st.lists(st.integers(0, 50), max_size=5))
+def test_running_sums_equal_the_reference_for_any_models_points_and_split(
+    tmp_path_factory: pytest.TempPathFactory, rules: list[Rule], evs: list[Event], cuts: list[int]
 ) -> None:
     store = LmdbStateStore(tmp_path_factory.mktemp("simplified") / "state")
     try:
-        h = SumHarness(store, [rule(s, "second", f"m1::p_{i}") for i, s in enumerate(sizes)])
-        records = [rec(seconds, value, asset=asset) for asset, seconds, value in evs]
+        h = SumHarness(
+            store,
+            [rule(size, "second", f"{m}::{p}_{i}", f"{m}::{p}") for i, (p, m, size) in enumerate(rules)],
+        )
+        records = [
+            msgspec.structs.replace(
+                rec(seconds, value, asset=asset, point=point, model=model), modelIdPath=PATHS[model]
+            )
+            for asset, point, model, seconds, value in evs
+        ]
         bounds = [0, *sorted(c for c in cuts if c < len(records)), len(records)]
         for lo, hi in itertools.pairwise(bounds):
             h.run(records[lo:hi])
-        expected, late = reference(sizes, evs)
-        assert [(r.assetId, r.pointId, r.time, r.value) for r in h.outputs] == expected
-        assert len(h.rejections) == late
+        expected, rejected, windows = reference(rules, evs)
+        assert [(r.assetId, r.modelId, r.pointId, r.time, r.value) for r in h.outputs] == expected
+        assert len(h.rejections) == rejected
+        outputs = {f"{m}::{p}_{i}": i for i, (p, m, _) in enumerate(rules)}
+        assert {
+            (a, p): {outputs[w["outputPoint"]]: (w["startTime"], w["sum"]) for w in h.item(a, p)["windows"]}
+            for a, p, _ in list(store.scan(h.stage))
+        } == windows
     finally:
         store.close()

@@ -36,6 +36,14 @@ class KeyedState(Protocol[S]):
         """Keep these values (None deletes the key); committed with the batch's offsets."""
         ...
 
+    def edit(self, keys: Iterable[StateKey]) -> dict[StateKey, S | None]:
+        """`load` and `save` in one, for an operator that changes most keys it loads: the
+        stage's live working set rather than a copy, holding at least `keys`, which are all
+        committed with the batch. The operator changes or replaces the values of `keys` there
+        (None deletes) and leaves any other key alone. As with a loaded value changed in place,
+        a batch that fails leaves its changes there: the runtime then drops the working set."""
+        ...
+
     def scan(self) -> Iterator[tuple[StateKey, S]]:
         """Every key with state, as this batch sees it (committed values overlaid with those
         of batches since): for an operator that rebuilds an in-memory index of its keys."""

@@ -2,7 +2,8 @@
 
 A rule row maps an input point to an output point of the same model. Matching a record to
 the rows reading its point depends only on (pointId, modelId, modelIdPath), so it is
-memoised per operator instance; renaming derives a new frozen record without validation.
+memoised per operator instance, as are the records' state keys; renaming derives a new frozen
+record without validation.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Any, Generic, TypeGuard, TypeVar
 import msgspec
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
+from streamcalc.library.base import StateKey
 from streamcalc.library.points import PointRef, matches_model, split_ref
 from streamcalc.records import Record
 
 R = TypeVar("R")
 
 _MAX_MATCH_MEMO = 10_000
+_MAX_KEYS_PER_POINT = 1_000_000
 _replace = msgspec.structs.replace
 
 
@@ -58,7 +61,7 @@ def check_rule_points(input_point: str, output_point: str) -> None:
 class RuleIndex(Generic[R]):
     """The compiled rules reading each point, with a bounded memo of model matches."""
 
-    __slots__ = ("_by_point", "_memo")
+    __slots__ = ("_by_point", "_memo", "_own_model")
 
     def __init__(self, rules: Iterable[tuple[str, R]]) -> None:
         """`rules`: (inputPoint ref, compiled rule), in config order."""
@@ -67,6 +70,12 @@ class RuleIndex(Generic[R]):
             model_id, point_id = split_ref(ref)
             self._by_point.setdefault(point_id, []).append((model_id, rule))
         self._memo: dict[tuple[str, str, str], list[R]] = {}
+        self._own_model: dict[str, tuple[str | None, list[R]]] = {}
+        """pointId -> (the one model all its rules belong to, else None; its rules): a record of
+        exactly that model matches all of them, the common case `select` answers without the memo."""
+        for point_id, rows in self._by_point.items():
+            models = {m for m, _ in rows}
+            self._own_model[point_id] = (models.pop() if len(models) == 1 else None, [r for _, r in rows])
 
     def rules_for(self, record: Record) -> list[R]:
         memo_key = (record.pointId, record.modelId, record.modelIdPath)
@@ -78,19 +87,68 @@ class RuleIndex(Generic[R]):
             self._memo[memo_key] = rules
         return rules
 
-    def matched(self, batch: Iterable[Record]) -> list[tuple[Record, list[R]]]:
-        """The records some rule reads, each with its rules, in batch order: `rules_for` with
-        the memo hit inlined, as it runs once per record."""
-        get = self._memo.get
-        out: list[tuple[Record, list[R]]] = []
-        append = out.append
+    def select(self, batch: Iterable[Record]) -> tuple[list[Record], list[list[R]]]:
+        """The records some rule reads and, in step, the rules of each, in batch order; column-
+        wise, as it runs once per record: no pair per record, and a record of its rules' own
+        model (the common case) does not need the memo of `rules_for`."""
+        get, rules_for = self._own_model.get, self.rules_for
+        records: list[Record] = []
+        rules_of: list[list[R]] = []
+        keep, add = records.append, rules_of.append
         for record in batch:
-            rules = get((record.pointId, record.modelId, record.modelIdPath))
-            if rules is None:
-                rules = self.rules_for(record)
-            if rules:
-                append((record, rules))
-        return out
+            own = get(record.pointId)
+            if own is None:
+                continue
+            model_id, rules = own
+            if record.modelId != model_id:
+                rules = rules_for(record)
+                if not rules:
+                    continue
+            keep(record)
+            add(rules)
+        return records, rules_of
+
+    def matched(self, batch: Iterable[Record]) -> list[tuple[Record, list[R]]]:
+        """`select` as (record, rules) pairs."""
+        records, rules_of = self.select(batch)
+        return list(zip(records, rules_of, strict=True))
+
+
+class StateKeys:
+    """The state key of each record as one tuple object per (assetId, pointId), batch after batch.
+
+    A decoded record's ids are fresh strings, so a tuple built from them matches the worker's
+    cached key only by comparing both strings, once per probe on the way (dedup, the multi-get's
+    missing keys, dirty marking, the operator's lookups). The cache keeps the key objects it was
+    first given: handing it the same ones makes each of those probes an identity check, and
+    finding them costs a probe of a dict keyed by assetId. Kept per operator instance, for at
+    most `_MAX_KEYS_PER_POINT` assets of a point, like the worker's cache of a stage.
+    """
+
+    __slots__ = ("_by_point",)
+
+    def __init__(self, point_ids: Iterable[str]) -> None:
+        """`point_ids`: the points the records can have."""
+        self._by_point: dict[str, dict[str, StateKey]] = {p: {} for p in point_ids}
+
+    def of(self, records: list[Record]) -> list[StateKey]:
+        """The key of each record; each record's point must be one of those given."""
+        by_point = self._by_point
+        if len(by_point) == 1:  # the common case, one point: one probe per record
+            (assets,) = by_point.values()
+            keys = [
+                assets.get(r.assetId) or assets.setdefault(r.assetId, (r.assetId, r.pointId)) for r in records
+            ]
+        else:
+            keys = [
+                by_point[r.pointId].get(r.assetId)
+                or by_point[r.pointId].setdefault(r.assetId, (r.assetId, r.pointId))
+                for r in records
+            ]
+        for assets in by_point.values():
+            if len(assets) > _MAX_KEYS_PER_POINT:
+                assets.clear()  # bounded like the cache; later probes compare strings again
+        return keys
 
 
 class Output:

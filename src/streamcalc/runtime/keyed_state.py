@@ -37,6 +37,20 @@ class StageState:
 
     def load(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
         cache = self._cache
+        return {k: cache[k] for k in self._fetch(keys)}
+
+    def save(self, changes: Mapping[StateKey, Any]) -> None:
+        self._cache.update(changes)
+        self._dirty.update(changes)
+
+    def edit(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
+        """The cache itself as the working set, with `keys` loaded and already marked dirty."""
+        self._dirty.update(self._fetch(keys))
+        return self._cache
+
+    def _fetch(self, keys: Iterable[StateKey]) -> set[StateKey] | frozenset[StateKey]:
+        """`keys` as a set, each of them cached: the missing ones fetched in one multi-get."""
+        cache = self._cache
         if not isinstance(keys, set | frozenset):
             keys = set(keys)
         missing = list(keys.difference(cache))  # in C, reusing the set's hashes of the tuples
@@ -44,11 +58,7 @@ class StageState:
             decode = self._decode
             for key, raw in zip(missing, self._store.get_many(self._stage, missing), strict=True):
                 cache[key] = None if raw is None else decode(raw)
-        return {k: cache[k] for k in keys}
-
-    def save(self, changes: Mapping[StateKey, Any]) -> None:
-        self._cache.update(changes)
-        self._dirty.update(changes)
+        return keys
 
     def drain(self) -> dict[StateKey, bytes | None]:
         """The encoded dirty keys for the commit; the cache is trimmed if it grew too large."""
