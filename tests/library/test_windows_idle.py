@@ -12,7 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from window_testkit import BASE_MS, WindowHarness, aggregate, at, configs, fixed_config, rec, summary, values
+from window_testkit import (
+    BASE_MS,
+    WindowHarness,
+    accept,
+    aggregate,
+    at,
+    configs,
+    fixed_config,
+    rec,
+    sliding_config,
+    summary,
+    values,
+)
 
 from streamcalc.library.window_state import state_item
 from streamcalc.library.windows import FixedWindowConfig, SlidingWindowConfig
@@ -101,30 +113,17 @@ def test_with_lateness_only_unfired_windows_fire_and_all_complete(store: LmdbSta
 
 
 def test_an_idle_sliding_key_fires_every_window_holding_its_records(store: LmdbStateStore) -> None:
-    config = {
-        "idleTimeoutMinutes": 1,
-        "rules": [
-            {
-                "inputPoint": "m1::p",
-                "windowSize": 3,
-                "windowUnit": "minute",
-                "slideSize": 1,
-                "slideUnit": "minute",
-                "aggregator": "sum",
-                "outputPoint": "m1::p_sum",
-            }
-        ],
-    }
+    config = {**sliding_config("sum"), "idleTimeoutMinutes": 1}
     h = WindowHarness(store, config)
     # 3-minute windows every minute: 30 s is in those from -120 s, -60 s and 0 s; 90 s fires the first
-    assert closes(h.run([rec(30, 1), rec(90, 2)], NOW)) == [("a1", "onTime", "p_sum", -120, 1)]
+    assert closes(h.run([rec(30, 1), rec(90, 2)], NOW)) == [("a1", "onTime", "p_3m", -120, 1)]
 
     out = h.run([], NOW + MIN)
 
     assert closes(out) == [
-        ("a1", "onTime", "p_sum", -60, 3),
-        ("a1", "onTime", "p_sum", 0, 3),
-        ("a1", "onTime", "p_sum", 60, 2),
+        ("a1", "onTime", "p_3m", -60, 3),
+        ("a1", "onTime", "p_3m", 0, 3),
+        ("a1", "onTime", "p_3m", 60, 2),
     ]
     assert h.windows() == []
 
@@ -177,6 +176,16 @@ def test_windows_opened_without_a_timeout_close_by_idleness_after_their_next_rec
     assert not h.op.due(NOW + 60 * MIN, h.keyed)
     h.run([rec(10, 1)], NOW + 60 * MIN)
     assert closes(h.run([], NOW + 61 * MIN)) == [("a1", "onTime", "p_sum", 0, 2)]
+
+
+def test_windows_of_a_rule_no_longer_configured_close_without_output(store: LmdbStateStore) -> None:
+    WindowHarness(store, fixed_config("sum", idle=5)).run([rec(0, 1)], NOW)
+    released = WindowHarness(store, fixed_config("max", idle=5))  # p_sum is gone, p_max is new
+
+    assert released.run([], NOW + 5 * MIN) == []
+    assert released.windows() == []
+    assert closes(released.run([rec(70, 4)], NOW + 6 * MIN)) == []
+    assert closes(released.run([], NOW + 11 * MIN)) == [("a1", "onTime", "p_max", 60, 4)]
 
 
 def test_processing_time_set_back_still_finds_every_idle_key(store: LmdbStateStore) -> None:
@@ -239,12 +248,7 @@ def idle_reference(config: dict[str, Any], evs: list[Arrival]) -> tuple[dict[tup
             live = [s for (b, s) in members if b == a and s + size + lateness > event_time[a]]
             if live and seen + IDLE_MINUTES * MIN <= now:
                 event_time[a] = max(event_time[a], max(live) + size + lateness)
-        t = BASE_MS + seconds * 1000
-        et = event_time[asset] = max(event_time.get(asset, -1), t)
-        starts = [s for s in range(t - t % slide - size + slide, t + 1, slide) if s + size + lateness > et]
-        for s in starts:
-            members.setdefault((asset, s), []).append((t, value))
-        rejected += not starts
+        rejected += not accept(members, event_time, (asset, seconds, value), (size, slide, lateness))
         arrival[asset] = now
     return {k: aggregate(rule["aggregator"], v) for k, v in members.items()}, rejected
 

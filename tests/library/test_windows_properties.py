@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from window_testkit import BASE_MS, WindowHarness, aggregate, configs, rec, values
+from window_testkit import BASE_MS, WindowHarness, accept, aggregate, configs, rec, values
 
 from streamcalc.library.window_state import state_item
 from streamcalc.records import Record
@@ -47,13 +47,8 @@ def memberships(
     members: dict[tuple[str, int], list[tuple[int, float | int]]] = {}
     event_time: dict[str, int] = {}
     rejected = 0
-    for asset, seconds, value in evs:
-        t = BASE_MS + seconds * 1000
-        now = event_time[asset] = max(event_time.get(asset, -1), t)
-        starts = [s for s in range(t - t % slide - size + slide, t + 1, slide) if s + size + lateness > now]
-        for s in starts:
-            members.setdefault((asset, s), []).append((t, value))
-        rejected += not starts
+    for ev in evs:
+        rejected += not accept(members, event_time, ev, (size, slide, lateness))
     return members, rejected, event_time
 
 
@@ -70,6 +65,17 @@ def reference(
     )
 
 
+def cal_detail(aggregator: str, members: list[tuple[int, float | int]]) -> dict[str, Any]:
+    """The `calDetail` of a window holding these (time, value) records, in arrival order."""
+    count = len(members)
+    if aggregator == "avg":
+        return {"sum": sum(v for _, v in members), "count": count, "lastValue": aggregate("last", members)}
+    if aggregator in ("first", "last"):
+        times = [t for t, _ in members]
+        return {"count": count, "time": min(times) if aggregator == "first" else max(times)}
+    return {"count": count}
+
+
 def as_records(evs: list[Event]) -> list[Record]:
     return [rec(seconds, value, asset=asset) for asset, seconds, value in evs]
 
@@ -79,9 +85,13 @@ def as_records(evs: list[Event]) -> list[Record]:
 def test_final_outputs_equal_the_reference_over_accepted_records(
     store: LmdbStateStore, config: dict[str, Any], evs: list[Event]
 ) -> None:
+    """Values and `calDetail` both: windows spanning the same panes share one summary, and
+    each still has to show its own records."""
     h = new_harness(store, config)
     h.run(as_records(evs))
     expected, rejected, event_time = reference(config, evs)
+    members = memberships(config, evs)[0]
+    aggregator = config["rules"][0]["aggregator"]
     size = config["rules"][0]["windowSize"] * 1000
     last: dict[tuple[str, int], Record] = {}
     for r in h.outputs:
@@ -95,6 +105,8 @@ def test_final_outputs_equal_the_reference_over_accepted_records(
         assert (mode != "early") == (key in fired)
         if key in fired or data_trigger:  # a frequency trigger's early output is a snapshot
             assert r.value == expected[key], (key, r.attr)
+            assert r.attr["windowAggregator"]["calDetail"] == cal_detail(aggregator, members[key])
+            assert r.attr["windowAggregator"]["windowEnd"] == key[1] + size
     if "earlyTrigger" not in config:
         assert set(last) == fired
     if data_trigger:

@@ -4,7 +4,7 @@ and the running sums against a plain reference under any split into batches."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from window_testkit import BASE_MS, CountingState, RecordingContext, rec
 
-from streamcalc.library.base import StateKey
 from streamcalc.library.simplified_window import (
     SimplifiedTimeWindowAggregator,
     SimplifiedWindowConfig,
@@ -28,18 +27,6 @@ from streamcalc.state import LmdbStateStore
 _stages = itertools.count()
 
 
-class EditCountingState(CountingState):
-    """Counts `edit` too: this operator takes its working set live, once per batch."""
-
-    def __init__(self, inner: StageState) -> None:
-        super().__init__(inner)
-        self.edits = 0
-
-    def edit(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
-        self.edits += 1
-        return self.inner.edit(keys)
-
-
 class SumHarness:
     """Runs batches through the operator and commits each like the runner; every batch starts
     from a fresh cache, so state goes through its encoding in between."""
@@ -48,7 +35,7 @@ class SumHarness:
         self.op = SimplifiedTimeWindowAggregator(SimplifiedWindowConfig.model_validate({"rules": rules}))
         self.store = store
         self.stage = f"SimplifiedTimeWindowAggregator_{next(_stages)}"
-        self.keyed = EditCountingState(StageState(store, self.stage, SumState))
+        self.keyed = CountingState(StageState(store, self.stage, SumState))
         self.outputs: list[Record] = []
         self.rejections: list[tuple[Record, str]] = []
 

@@ -37,12 +37,13 @@ def rec(seconds: float, value: Value, asset: str = "a1", point: str = "p", model
 
 class CountingState:
     """Delegates to the real StageState and counts the calls, so tests can hold an operator to
-    one load and one save per batch."""
+    one working set per batch."""
 
     def __init__(self, inner: StageState) -> None:
         self.inner = inner
         self.loads = 0
         self.saves = 0
+        self.edits = 0
 
     def load(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
         self.loads += 1
@@ -51,6 +52,10 @@ class CountingState:
     def save(self, changes: Mapping[StateKey, Any]) -> None:
         self.saves += 1
         self.inner.save(changes)
+
+    def edit(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
+        self.edits += 1
+        return self.inner.edit(keys)
 
     def scan(self) -> Iterator[tuple[StateKey, Any]]:
         return self.inner.scan()
@@ -150,6 +155,23 @@ def fixed_config(
     return config
 
 
+def sliding_config(aggregator: str = "count", latency: int = 0) -> dict[str, Any]:
+    return {
+        "latencyMinutes": latency,
+        "rules": [
+            {
+                "inputPoint": "m1::p",
+                "windowSize": 3,
+                "windowUnit": "minute",
+                "slideSize": 1,
+                "slideUnit": "minute",
+                "aggregator": aggregator,
+                "outputPoint": "m1::p_3m",
+            }
+        ],
+    }
+
+
 values = st.one_of(st.integers(-5, 5), st.integers(-20, 20).map(lambda n: n / 4))
 
 
@@ -190,3 +212,23 @@ def aggregate(aggregator: str, members: list[tuple[int, float | int]]) -> Any:
     if aggregator == "sum":
         return sum(vals, 0)
     return max(vals) if aggregator == "max" else min(vals)
+
+
+def accept(
+    members: dict[tuple[str, int], list[tuple[int, float | int]]],
+    event_time: dict[str, int],
+    record: tuple[str, int, float | int],
+    windows: tuple[int, int, int],
+) -> bool:
+    """The reference models' rule for one record (asset, seconds from BASE, value) under
+    `windows` (size, slide, lateness in ms): it moves its key's event time, then joins every
+    window holding it that is not complete, in `members` per (asset, window start). False
+    when it joins none (a late record)."""
+    asset, seconds, value = record
+    size, slide, lateness = windows
+    t = BASE_MS + seconds * 1000
+    now = event_time[asset] = max(event_time.get(asset, -1), t)
+    starts = [s for s in range(t - t % slide - size + slide, t + 1, slide) if s + size + lateness > now]
+    for s in starts:
+        members.setdefault((asset, s), []).append((t, value))
+    return bool(starts)

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import msgspec
 
 from streamcalc.library.base import KeyedState, StageContext, StateKey
-from streamcalc.library.point_rules import RuleIndex
+from streamcalc.library.point_rules import RuleIndex, StateKeys
 from streamcalc.library.points import split_ref
 from streamcalc.library.window_idle import ArrivalIndex
 from streamcalc.records import Record
@@ -183,7 +183,7 @@ SUMMARIES: dict[str, Summary] = {
 class RuleSpec:
     """A validated rule in the shape the hot loop wants."""
 
-    __slots__ = ("aggregator", "model_id", "output", "point_id", "size", "slide", "summary")
+    __slots__ = ("aggregator", "attrs", "lead", "model_id", "output", "point_id", "size", "slide", "summary")
 
     def __init__(self, output_point: str, aggregator: str, size_ms: int, slide_ms: int) -> None:
         # A private copy: a state's `output` that *is* this object was aligned to this very rule
@@ -192,8 +192,22 @@ class RuleSpec:
         self.model_id, self.point_id = split_ref(output_point)
         self.aggregator = aggregator
         self.summary = SUMMARIES[aggregator]
+        self.attrs: dict[str, dict[str, Any]] = {
+            mode: {
+                "calMode": mode,
+                "calType": aggregator,
+                "windowEnd": 0,
+                "lastOutput": None,
+                "calDetail": None,
+            }
+            for mode in ("early", "onTime", "late")
+        }
+        """Each mode's `windowAggregator` attr with its keys in output order, copied for each
+        output: a copy costs less than building the dict."""
         self.size = size_ms
         self.slide = slide_ms
+        self.lead = size_ms - slide_ms
+        """How far the first window holding a pane starts before it."""
 
     def fits(self, rp: RulePanes) -> bool:
         return (
@@ -211,7 +225,7 @@ _START = attrgetter("start")
 
 
 class WindowEngine:
-    """Runs one batch: one state load, records in arrival order, one save."""
+    """Runs one batch: one live working set of state (`edit`), records in arrival order."""
 
     def __init__(
         self,
@@ -222,6 +236,7 @@ class WindowEngine:
         idle_ms: int = 0,
     ) -> None:
         self._index = RuleIndex(rules)
+        self._keys = StateKeys(split_ref(ref)[1] for ref, _ in rules)
         self._by_output = {spec.output: spec for _, spec in rules}
         self._latency = latency_ms
         self._early_data = early == "data"
@@ -232,50 +247,66 @@ class WindowEngine:
         return self._idle is not None and self._idle.due(now_ms, state)
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        """The hot loop of `make bench`: a key's state is checked against its rules by
-        identity (the full check runs once per key and batch only when that fails), and each
-        rule of the record is applied by `_apply`. Under an idle timeout the keys idle at the
-        batch's processing time close first."""
+        """The hot loop of `make bench`, column-wise over the records some rule reads and their
+        interned state keys (`StateKeys`), and inlined per rule of a record: fire the windows
+        event time passed and expire (`_advance`), add the record to its pane (re-emitting the
+        fired windows it changes, `late`), then the early outputs the trigger asks for. A key's
+        state is checked against its rules by identity, or aligned once per key and batch under
+        several rules. Under an idle timeout the keys idle at the batch's processing time close
+        first."""
         out: list[Record] = []
         idle = self._idle
         if idle is not None:
             self._close_idle(idle, ctx, out)
-        matched = self._index.matched(batch)
-        if not matched:
+        records, specs_of = self._index.select(batch)
+        if not records:
             return out
-        working: dict[StateKey, WindowKeyState | None] = ctx.state.load(
-            {(r.assetId, r.pointId) for r, _ in matched}
-        )
-        latency, every, by_output, apply = self._latency, self._every, self._by_output, self._apply
+        keys = self._keys.of(records)
+        working: dict[StateKey, WindowKeyState | None] = ctx.state.edit(keys)
+        latency, every, by_output, early_data = self._latency, self._every, self._by_output, self._early_data
+        several = len(by_output) > 1
         isfinite = math.isfinite
         aligned: dict[StateKey, list[RuleSpec]] = {}  # keys aligned the slow way in this batch
         last: dict[StateKey, Record] = {}  # each key's last record, kept under an idle timeout
-        for record, specs in matched:
+        for record, specs, key in zip(records, specs_of, keys, strict=True):
             value = record.value
             if not ((type(value) is float and isfinite(value)) or type(value) is int):  # not bool
                 ctx.reject(record, f"value {value!r} of {record.pointId} is not a finite number")
                 continue
-            key = (record.assetId, record.pointId)
             if idle is not None:
                 last[key] = record
             state = working[key]
-            if (
-                state is None
-                or len(specs) != 1
-                or len(state.rules) != 1
-                or state.rules[0].output is not specs[0].output
-            ) and aligned.get(key) is not specs:
+            # With one rule, a state whose entry holds the rule's own `output` object is aligned;
+            # with several, a key is aligned once per batch.
+            if (state is None or several or state.rules[0].output is not specs[0].output) and (
+                aligned.get(key) is not specs
+            ):
                 state = working[key] = _aligned(state, specs, latency)
                 aligned[key] = specs
             assert state is not None
             old = state.event_time
             t = record.time
             new = state.event_time = t if t > old else old
+            horizon = new - latency
             crossed = every != 0 and old >= 0 and new // every > old // every
             dropped: list[str] | None = None
             for rp in state.rules:  # one per rule, in rule order
-                if not apply(record, value, by_output[rp.output], rp, old, new, crossed, out):
+                spec = by_output[rp.output]
+                size, slide, panes = spec.size, spec.slide, rp.panes
+                if new > old and panes:
+                    _advance(record, spec, rp, old, new, horizon, out)
+                p = t - t % slide
+                if p + size <= horizon:  # too late for every window of the rule
                     dropped = [*(dropped or ()), rp.output]
+                    continue
+                if not panes or panes[-1].start < p:
+                    panes.append(Pane(p, 1, value, value, value, value, t, value, t))
+                else:
+                    _add(panes, p, value, t)
+                if p + slide <= new:
+                    _emit_late(record, spec, rp, p, new, horizon, out)
+                if early_data or crossed:
+                    _emit_early(record, spec, rp, p, new, horizon, early_data, crossed, out)
             if dropped:
                 ctx.reject(
                     record,
@@ -284,66 +315,30 @@ class WindowEngine:
                 )
         if idle is not None:
             idle.arrived(last, working, ctx.now_ms)
-        ctx.state.save(working)
         return out
 
     def _close_idle(self, idle: ArrivalIndex, ctx: StageContext, out: list[Record]) -> None:
         keys = idle.take_idle(ctx.now_ms, ctx.state)
         if keys:
-            states = ctx.state.load(keys)
+            states = ctx.state.edit(keys)
             for key in keys:
                 if (state := states[key]) is not None:  # None: deleted behind the worker's back
                     self.close(key, state, out)
-            ctx.state.save(states)
-
-    def _apply(
-        self,
-        record: Record,
-        value: Number,
-        spec: RuleSpec,
-        rp: RulePanes,
-        old: int,
-        new: int,
-        crossed: bool,
-        out: list[Record],
-    ) -> bool:
-        """One rule: fire the windows event time passed and expire, add the record to its
-        pane (re-emitting the fired windows it changes, `late`), then the early outputs the
-        trigger asks for. False: too late for every window of this rule."""
-        size, slide, panes = spec.size, spec.slide, rp.panes
-        horizon = new - self._latency
-        if new > old and panes:
-            _advance(record, spec, rp, old, new, horizon, out)
-        t = record.time
-        p = t - t % slide
-        if p + size <= horizon:
-            return False
-        if not panes or panes[-1].start < p:
-            panes.append(Pane(p, 1, value, value, value, value, t, value, t))
-        else:
-            _add(panes, p, value, t)
-        if p + slide <= new:
-            _emit_late(record, spec, rp, p, new, horizon, out)
-        if self._early_data or crossed:
-            first_open = new - new % slide - size + slide  # the first window to end after new
-            if first_open < 0:
-                first_open = 0
-            if self._early_data:
-                s = p - size + slide
-                s = s if s > first_open else first_open
-                _emit_windows(record, spec, rp, s, p, len(panes), "early", horizon, out)
-            if crossed:
-                _emit_windows(record, spec, rp, first_open, new, len(panes), "early", horizon, out)
-        return True
 
     def close(self, key: StateKey, state: WindowKeyState, out: list[Record]) -> None:
         """Complete every window of a key that went idle: its event time moves to the end of
         its newest window plus the lateness, so the windows not yet fired fire (`onTime`) and
-        all leave the state; a record for them after this is late by the usual rules."""
-        latency = self._latency
+        all leave the state; a record for them after this is late by the usual rules. Windows
+        of a rule no longer configured (the state predates a new release) go without output,
+        as the key's next record would drop them when aligning its state."""
+        latency, by_output = self._latency, self._by_output
         old = new = state.event_time
         for rp in state.rules:
-            if rp.panes:
+            spec = by_output.get(rp.output)
+            if spec is None or not spec.fits(rp):
+                rp.panes.clear()
+                rp.emitted.clear()
+            elif rp.panes:
                 new = max(new, rp.panes[-1].start + rp.size + latency)
         if new == old:
             return
@@ -359,7 +354,7 @@ class WindowEngine:
         )
         for rp in state.rules:
             if rp.panes:
-                _advance(template, self._by_output[rp.output], rp, old, new, new - latency, out)
+                _advance(template, by_output[rp.output], rp, old, new, new - latency, out)
 
 
 def _advance(
@@ -367,8 +362,8 @@ def _advance(
 ) -> None:
     """Event time moved from `old` to `new`: the windows ending in (old, new] fire, from the
     first to end after `old`, and the panes and emitted values of expired windows go."""
-    size, slide, panes = spec.size, spec.slide, rp.panes
-    s = old - old % slide - size + slide
+    size, panes = spec.size, rp.panes
+    s = old - old % spec.slide - spec.lead
     _emit_windows(record, spec, rp, s if s > 0 else 0, new - size, len(panes), "onTime", horizon, out)
     cutoff = horizon - size  # windows starting at or before it have expired
     if panes[0].start <= cutoff:
@@ -415,8 +410,10 @@ def _emit_windows(
 ) -> None:
     """Emit the windows starting in [s, stop] that hold records, oldest first, each spanning
     the panes from its start to panes[n - 1]: callers pass windows ending after that pane
-    starts, so a window holds records iff it starts at or before it. A window's value is kept
-    for its next `lastOutput` while it is live."""
+    starts, so a window holds records iff it starts at or before it. The windows spanning the
+    same panes (those starting after one pane up to the next) share one summary and its
+    `calDetail` dict, as records are never changed once emitted (fan-out shares them too). A
+    window's value is kept for its next `lastOutput` while it is live."""
     panes = rp.panes
     last = panes[n - 1].start
     if stop > last:
@@ -427,45 +424,71 @@ def _emit_windows(
     while i and panes[i - 1].start >= s:  # these windows span the last size/slide panes at most
         i -= 1
     size, slide, summary, emitted = spec.size, spec.slide, spec.summary, rp.emitted
+    template = spec.attrs[mode]
     while True:
         value, detail = summary(panes, i, n)
-        end = s + size
-        attr = {
-            "windowAggregator": {
-                "calMode": mode,
-                "calType": spec.aggregator,
-                "windowEnd": end,
-                "lastOutput": emitted.get(s) if emitted else None,
-                "calDetail": detail,
-            }
-        }
-        if end > horizon:
-            emitted[s] = value
-        out.append(
-            _replace(
-                record,
-                modelId=spec.model_id,
-                pointId=spec.point_id,
-                time=s,
-                value=value,
-                quality=None,
-                dq=None,
-                attr=attr,
+        bound = panes[i].start  # the last window spanning panes[i:n]
+        if bound > stop:
+            bound = stop
+        while True:
+            end = s + size
+            wa = template.copy()
+            wa["windowEnd"] = end
+            if emitted:
+                wa["lastOutput"] = emitted.get(s)
+            wa["calDetail"] = detail
+            if end > horizon:
+                emitted[s] = value
+            out.append(
+                _replace(
+                    record,
+                    modelId=spec.model_id,
+                    pointId=spec.point_id,
+                    time=s,
+                    value=value,
+                    quality=None,
+                    dq=None,
+                    attr={"windowAggregator": wa},
+                )
             )
-        )
-        s += slide
+            s += slide
+            if s > bound:
+                break
         if s > stop:
             return
-        while panes[i].start < s:
-            i += 1
+        i += 1
+
+
+def _emit_early(
+    record: Record,
+    spec: RuleSpec,
+    rp: RulePanes,
+    p: int,
+    new: int,
+    horizon: int,
+    data: bool,
+    crossed: bool,
+    out: list[Record],
+) -> None:
+    """The early outputs of a record added to the pane at `p`: under the data trigger its open
+    windows, when event time `new` crossed a multiple of the frequency every open window."""
+    lead, n = spec.lead, len(rp.panes)
+    first_open = new - new % spec.slide - lead  # the first window to end after new
+    if first_open < 0:
+        first_open = 0
+    if data:
+        s = p - lead
+        _emit_windows(record, spec, rp, s if s > first_open else first_open, p, n, "early", horizon, out)
+    if crossed:
+        _emit_windows(record, spec, rp, first_open, new, n, "early", horizon, out)
 
 
 def _emit_late(
     record: Record, spec: RuleSpec, rp: RulePanes, p: int, new: int, horizon: int, out: list[Record]
 ) -> None:
     """Re-emit the live windows holding the pane at `p` that event time `new` has fired."""
-    size, slide, panes = spec.size, spec.slide, rp.panes
-    s = max(p - size + slide, horizon - horizon % slide - size + slide, 0)
+    size, slide, lead, panes = spec.size, spec.slide, spec.lead, rp.panes
+    s = max(p - lead, horizon - horizon % slide - lead, 0)
     while s <= p and s + size <= new:
         _emit_windows(record, spec, rp, s, s, bisect_left(panes, s + size, key=_START), "late", horizon, out)
         s += slide
