@@ -78,9 +78,8 @@ class RecordCapturer:
         self._index = RuleIndex((ref, True) for ref in config.points)
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        rules_for = self._index.rules_for
         latest: dict[StateKey, Captured | None] = {
-            (r.assetId, r.pointId): Captured(r) for r in batch if rules_for(r)
+            (r.assetId, r.pointId): Captured(r) for r, _ in self._index.matched(batch)
         }
         ctx.state.save(latest)
         return []

@@ -158,13 +158,9 @@ class CumulantDecomposer:
         )
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        rules_for = self._index.rules_for
         previous = self._previous
         out: list[Record] = []
-        for record in batch:
-            rules = rules_for(record)
-            if not rules:
-                continue
+        for record, rules in self._index.matched(batch):
             last = previous(record)
             if not isinstance(last, dict):
                 continue

@@ -86,12 +86,8 @@ class PowerIntegrator:
         self._index = RuleIndex((r.inputPoint, _Rule(r)) for r in config.rules)
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        rules_for = self._index.rules_for
         out: list[Record] = []
-        for record in batch:
-            rules = rules_for(record)
-            if not rules:
-                continue
+        for record, rules in self._index.matched(batch):
             power = record.value
             if not finite_number(power):
                 ctx.reject(record, f"power {power!r} of {record.pointId} is not a finite number")

@@ -133,12 +133,8 @@ class OffLimitTagger:
         self._index = RuleIndex((r.inputPoint, _Rule(r)) for r in config.rules)
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
-        rules_for = self._index.rules_for
         out: list[Record] = []
-        for record in batch:
-            rules = rules_for(record)
-            if not rules:
-                continue
+        for record, rules in self._index.matched(batch):
             value = record.value
             if type(value) is not int and type(value) is not float:
                 ctx.reject(record, f"value {value!r} of {record.pointId} is not a number")
