@@ -9,13 +9,11 @@ function of state and batch alone, and a re-run batch closes the same keys.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from streamcalc.library.base import KeyedState, StateKey
+from streamcalc.library.window_state import WindowKeyState
 from streamcalc.records import Record
-
-if TYPE_CHECKING:  # window_state builds on this module
-    from streamcalc.library.window_state import WindowKeyState
 
 
 class ArrivalIndex:

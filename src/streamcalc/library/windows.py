@@ -41,13 +41,8 @@ from streamcalc.library.point_rules import UniqueOutputs, check_rule_points
 from streamcalc.library.points import PointRef
 from streamcalc.library.registry import register_operator
 from streamcalc.library.simplified_window import UNIT_MS, WindowUnit
-from streamcalc.library.window_state import (
-    Aggregator,
-    RuleSpec,
-    WindowEngine,
-    WindowKeyState,
-    state_item,
-)
+from streamcalc.library.window_engine import RuleSpec, WindowEngine
+from streamcalc.library.window_state import Aggregator, WindowKeyState, state_item
 from streamcalc.records import Record
 
 MAX_LATENCY_MINUTES = 60
