@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +20,14 @@ from runtime_support import (
     read_all,
     record,
     run_in_process,
+    snapshot,
     sum_pipeline,
 )
 
 from streamcalc.clock import ManualClock
 from streamcalc.library.simplified_window import SumState
-from streamcalc.log import AppendEntry, TopicConfig, open_log
+from streamcalc.log import AppendEntry, ProducerStamp, TopicConfig, open_log
+from streamcalc.log.embedded import EmbeddedLog
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
@@ -334,3 +339,102 @@ def test_state_in_an_encoding_the_operator_no_longer_reads_is_refused_with_the_w
     assert store.state_versions() == {stage: 2}
     store.close()
     log_.close()
+
+
+class DiskErrorLog(EmbeddedLog):
+    """The embedded log on a disk that fails one append (the system edge: a write error)."""
+
+    def __init__(self, path: Path, fail_at: int) -> None:
+        super().__init__(path)
+        self.appends = 0
+        self._fail_at = fail_at
+
+    def append(
+        self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None
+    ) -> list[int | None]:
+        self.appends += 1
+        if self.appends == self._fail_at:
+            raise OSError(errno.EIO, "write error")
+        return super().append(entries, producer)
+
+
+@pytest.mark.parametrize("fail_at", [1, 4, 7])
+def test_a_failed_append_surfaces_and_recovery_keeps_outputs_exactly_once(
+    tmp_path: Path, fail_at: int
+) -> None:
+    """Appends run on a thread beside the next batch: a failed one must fail the runner (never
+    be lost), and recovery must neither lose nor repeat outputs nor state."""
+    messages = generate_messages(3_000, keys=40)
+    log_ = open_log(tmp_path / "reference")
+    fill(log_, IN, messages)
+    log_.close()
+    run_in_process(tmp_path / "reference", "p1", sum_pipeline(), max_batch_records=300)
+    expected = snapshot(tmp_path / "reference", "p1")
+
+    data = tmp_path / "failing"
+    log_ = open_log(data)
+    fill(log_, IN, messages)
+    log_.close()
+    failing = DiskErrorLog(data / "log", fail_at)
+    store = open_pipeline_state(data, "p1")
+    options = RunnerOptions(max_wait_s=0, max_batch_records=300, commit_max_batches=3, commit_interval_s=600)
+    runner = Runner("p1", build_graph(sum_pipeline()), failing, store, options=options)
+    runner.recover()
+    with pytest.raises(OSError, match="write error"):
+        while runner.run_once():
+            pass
+        runner.flush()
+    with pytest.raises(RecoveryError, match="recover"):
+        runner.run_once()
+    runner.recover()
+    while runner.run_once():
+        pass
+    runner.flush()
+    store.close()
+    failing.close()
+
+    assert failing.appends > fail_at
+    assert snapshot(data, "p1") == expected
+
+
+class SlowDiskLog(EmbeddedLog):
+    """The embedded log on a disk slow to write: an append stays in flight a while."""
+
+    def append(
+        self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None
+    ) -> list[int | None]:
+        time.sleep(0.5)
+        return super().append(entries, producer)
+
+
+def test_recovery_waits_for_the_append_in_flight(tmp_path: Path) -> None:
+    """A restart while a batch's append is still being written must see that append land
+    before it decides what to redo: otherwise the redone batch, reading more input than the
+    first try did, would be skipped under the same stamp and its extra outputs lost."""
+    messages = generate_messages(3_000, keys=40)
+    log_ = open_log(tmp_path / "reference")
+    fill(log_, IN, messages)
+    log_.close()
+    run_in_process(tmp_path / "reference", "p1", sum_pipeline(), max_batch_records=300)
+    expected = snapshot(tmp_path / "reference", "p1")
+
+    data = tmp_path / "slow"
+    producer = open_log(data)
+    fill(producer, IN, messages[:450])
+    slow = SlowDiskLog(data / "log")
+    store = open_pipeline_state(data, "p1")
+    options = RunnerOptions(max_wait_s=0, max_batch_records=300, commit_max_batches=3, commit_interval_s=600)
+    runner = Runner("p1", build_graph(sum_pipeline()), slow, store, options=options)
+    runner.recover()
+    assert runner.run_once() == 300
+    assert runner.run_once() == 150  # its append is in flight
+    fill(producer, IN, messages[450:])
+    runner.recover()  # what a worker does after a failure
+    while runner.run_once():
+        pass
+    runner.flush()
+    store.close()
+    slow.close()
+    producer.close()
+
+    assert snapshot(data, "p1") == expected

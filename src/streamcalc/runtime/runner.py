@@ -5,9 +5,11 @@ Each batch (docs/exactly-once.md has the argument):
 2. runs the stage graph (state loaded once per stage per batch, kept in a worker cache);
 3. appends all its outputs and rejections in one log append stamped (pipelineId, seq, meta),
    where meta lists every batch since the last commit with its input offset ranges; the
-   log skips, per partition, a stamp it already holds.
+   log skips, per partition, a stamp it already holds. The append runs on a thread while
+   the next batch is computed (`appender`), one in flight at most.
 When the commit policy says so (and before a pause), the dirty state of all batches since
-the last commit, their end offsets and the last seq commit in one compare-and-set step.
+the last commit, their end offsets and the last seq commit in one compare-and-set step,
+once the last append has landed.
 
 After a crash the log may hold outputs of batches the store never committed. `recover()`
 reads the newest stamp, re-runs exactly those batches (same ranges, same seqs) on the
@@ -29,6 +31,7 @@ from streamcalc.log import AppendEntry, Log, ProducerStamp, TopicConfig, TopicPa
 from streamcalc.pipeline import PipelineError, StageGraph
 from streamcalc.records import Record, decode_origin_messages, decode_records, encode_record, encode_records
 from streamcalc.runtime import failpoints
+from streamcalc.runtime.appender import Appender
 from streamcalc.runtime.errorlane import ErrorEntry, encode_error, error_topic
 from streamcalc.runtime.executor import BatchResult, StageExecutor
 from streamcalc.runtime.keyed_state import StageState
@@ -133,6 +136,7 @@ class Runner:
                     self._versions[name] = (n.op.name, n.op.state_version)
                 stage_states[n.name] = self._states[name]
         self._executor = StageExecutor(graph, stage_states)
+        self._appender = Appender(log_)
         self._checkpoint = Checkpoint()
         self._now_ms = 0
         """Processing time of the newest batch: the wall clock, held from going back."""
@@ -174,13 +178,16 @@ class Runner:
         """One micro-batch (poll, process, append), then a commit if one is due. Without
         input the batch runs only if a stage acts on processing time (see TimedOperator).
 
-        Returns the records consumed (0 when no input came within `max_wait_s`).
+        Returns the records consumed (0 when no input came within `max_wait_s`). A batch's
+        outputs are in the log once the next `run_once`, or `flush`, returns.
         """
         self._require_recovered()
         reads = self._poll()
         seq = (self._uncommitted[-1].seq if self._uncommitted else self._checkpoint.seq) + 1
         now_ms = self._now_ms = max(self._now_ms, self._clock.wall_ms())
         consumed = self._process(reads, seq, now_ms) if reads or self._executor.due(now_ms) else 0
+        if not reads:  # idle: what was processed is in the log when this returns
+            self._await_append()
         elapsed = self._clock.monotonic() - self._oldest_uncommitted
         if self._opts.commit_due(elapsed, self._uncommitted_records, len(self._uncommitted)):
             self.flush()
@@ -202,6 +209,7 @@ class Runner:
         new = Checkpoint(
             self._uncommitted[-1].seq, self._checkpoint.generation, {**self._checkpoint.offsets, **ends}
         )
+        self._await_append()  # state never commits ahead of the outputs it produced
         try:
             writes = {name: state.drain() for name, state in self._states.items()}
             self._store.commit(writes, self._checkpoint, new)
@@ -273,11 +281,13 @@ class Runner:
                 for r in result.rejections
             )
             entries = self._entries(result, errors)
+            self._appender.wait()
             failpoints.reached("before_append", seq)
             if entries:
                 meta = msgspec.json.encode([*self._uncommitted, batch])
-                self._log.append(entries, ProducerStamp(self.pipeline_id, seq, meta))
-            failpoints.reached("after_append", seq)
+                self._appender.start(entries, ProducerStamp(self.pipeline_id, seq, meta))
+            else:
+                failpoints.reached("after_append", seq)
         except BaseException:
             self._discard_cache()
             raise
@@ -371,8 +381,17 @@ class Runner:
         if record:
             self._store.record_state_versions(record)
 
+    def _await_append(self) -> None:
+        try:
+            self._appender.wait()
+        except BaseException:
+            self._discard_cache()
+            raise
+
     def _discard_cache(self) -> None:
-        """After a failure nothing cached can be trusted; only `recover()` makes the runner usable."""
+        """After a failure nothing cached can be trusted; only `recover()` makes the runner usable.
+        The append in flight ends first, so recovery reads the log it left."""
+        self._appender.abandon()
         self._recovered = False
         for state in self._states.values():
             state.discard()
