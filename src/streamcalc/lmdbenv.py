@@ -44,4 +44,13 @@ def release_env(env: lmdb.Environment) -> None:
             _envs[key] = (env, held[1] - 1, held[2])
             return
         del _envs[key]
-    env.close()
+        env.close()  # under the lock: an open of the same path meanwhile would make a second handle
+
+
+def open_dbs(env: lmdb.Environment, *names: bytes) -> list[lmdb._Database]:
+    """Open (creating) named databases in one explicit write transaction. `open_db` without
+    one begins its own write transaction still holding the GIL (py-lmdb 3.0), and deadlocks
+    with a thread of this process that holds LMDB's write lock and waits for the GIL; `begin`
+    releases the GIL while it waits for that lock."""
+    with env.begin(write=True) as txn:
+        return [env.open_db(name, txn=txn) for name in names]

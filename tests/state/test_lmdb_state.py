@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -486,3 +488,42 @@ def test_compare_and_set_serialises_writers_in_different_processes(
         python_process_factory.finish(proc)
     assert store.get_many("s", [("counter", "n")]) == [b"%d" % (2 * increments)]
     assert store.checkpoint().seq == 2 * increments
+
+
+CHURN = """
+import sys, threading
+from pathlib import Path
+from streamcalc.log import open_log
+from streamcalc.state import Checkpoint, open_pipeline_state
+
+data = Path(sys.argv[1])
+held = open_pipeline_state(data, "p1")  # keeps the environment open and shared throughout
+
+
+def opener() -> None:  # what API requests do: a handle per request
+    for _ in range(300):
+        open_pipeline_state(data, "p1").close()
+        open_log(data).close()
+
+
+def writer() -> None:  # what a commit or delete does: hold LMDB's write lock
+    for seq in range(1, 601):
+        held.commit({"s": {("a", "p"): b"x"}}, Checkpoint(seq - 1), Checkpoint(seq))
+
+
+threads = [threading.Thread(target=f) for f in (opener, opener, writer)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+def test_threads_opening_handles_while_another_writes_do_not_deadlock(tmp_path: Path) -> None:
+    """The API opens a store or log handle per request on threads while others write: opening
+    must not hold the GIL while it waits for LMDB's write lock. Run apart, as a deadlocked
+    process holds the GIL and no timeout inside it could fire."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHURN, str(tmp_path)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -18,7 +18,7 @@ import msgspec
 
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.keycodec import part, split_topic_partition, topic_partition_key
-from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_env, release_env
+from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env
 from streamcalc.log.base import (
     AppendEntry,
     ProducerStamp,
@@ -54,11 +54,9 @@ class EmbeddedLog:
         self._clock = clock
         self._closed = False
         self._env = open_env(path, max_dbs=5, map_size=map_size)
-        self._topics = self._env.open_db(b"topics")
-        self._parts = self._env.open_db(b"partitions")
-        self._batches = self._env.open_db(b"batches")
-        self._producers = self._env.open_db(b"producers")
-        self._groups = self._env.open_db(b"groups")
+        self._topics, self._parts, self._batches, self._producers, self._groups = open_dbs(
+            self._env, b"topics", b"partitions", b"batches", b"producers", b"groups"
+        )
 
     # topics
 

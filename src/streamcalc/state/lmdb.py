@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streamcalc.keycodec import split_topic_partition, topic_partition_key
-from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_env, release_env
+from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env
 from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition
 from streamcalc.state.errors import OffsetRegression, StaleCheckpoint
 from streamcalc.state.keys import asset_prefix, key_encoder, split_key, stage_prefix
@@ -31,8 +31,7 @@ class LmdbStateStore:
     def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE_BYTES) -> None:
         self._closed = False
         self._env = open_env(path, max_dbs=2, map_size=map_size)
-        self._state = self._env.open_db(b"state")
-        self._meta = self._env.open_db(b"meta")
+        self._state, self._meta = open_dbs(self._env, b"state", b"meta")
 
     def get_many(self, stage: str, keys: Iterable[StateKey]) -> list[bytes | None]:
         with self._env.begin(db=self._state, buffers=False) as txn:
