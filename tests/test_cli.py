@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -80,20 +81,27 @@ def test_run_rejects_an_invalid_pipeline_with_the_stage_named(tmp_path: Path) ->
 
 def test_run_processes_appended_records_and_pauses_on_ctrl_c(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamcalc.cli",
-            "run",
-            str(EXAMPLES / "energy-sum.json"),
-            "--data-dir",
-            str(data),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # Ctrl-C as in a terminal even when this run ignores SIGINT, as a script's background job does: exec
+    # keeps an ignored signal ignored (and Python then raises no KeyboardInterrupt) but resets a handled one.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamcalc.cli",
+                "run",
+                str(EXAMPLES / "energy-sum.json"),
+                "--data-dir",
+                str(data),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own process group, with its worker: see the finally below
+        )
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     try:
         assert proc.stdout is not None
         assert "running energy-sum" in proc.stdout.readline()
@@ -119,7 +127,12 @@ def test_run_processes_appended_records_and_pauses_on_ctrl_c(tmp_path: Path) -> 
         assert len(errors) == 1 and "not a number" in errors[0]["message"]["reason"]  # type: ignore[index]
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:  # Ctrl-C did not stop it: neither it nor its worker may outlive the test
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
     assert proc.returncode == 0
     assert "paused; state and offsets are kept" in out
 
