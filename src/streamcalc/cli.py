@@ -133,9 +133,7 @@ def append(
         partitions = log_.ensure_topic(TopicConfig(topic)).partitions
         per_partition: dict[int, list[bytes]] = {}
         for r in records:
-            per_partition.setdefault(partition_for(r.assetId, r.pointId, partitions), []).append(
-                encode_record(r)
-            )
+            per_partition.setdefault(partition_for(r.assetId, partitions), []).append(encode_record(r))
         log_.append([AppendEntry(topic, p, msgs) for p, msgs in sorted(per_partition.items())])
     finally:
         log_.close()

@@ -81,11 +81,13 @@ def check_topic_name(name: str) -> str:
     return name
 
 
-def partition_for(asset_id: str, point_id: str, partitions: int) -> int:
-    """Stable partition of an (asset, point) key, the same in every process and on every run."""
+def partition_for(asset_id: str, partitions: int) -> int:
+    """Stable partition of an asset, the same in every process and on every run. By asset, not
+    (asset, point): stages that join an asset's points (LatestRecordMerger, RecordRestorer)
+    then find them in one partition, so in one worker of a parallel pipeline."""
     if partitions == 1:
         return 0
-    return zlib.crc32(f"{asset_id}{point_id}".encode()) % partitions
+    return zlib.crc32(asset_id.encode()) % partitions
 
 
 class Log(Protocol):

@@ -8,7 +8,7 @@ then drops this cache with everything else (architecture invariant 4).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -26,8 +26,11 @@ class StageState:
         state_type: type[msgspec.Struct],
         *,
         max_cached_keys: int = DEFAULT_MAX_CACHED_KEYS,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
+        self._owns = owns
+        """Whether this worker owns an asset's keys (None: one worker owns them all)."""
         self._stage = stage
         self._decode = msgspec.msgpack.Decoder(state_type).decode
         self._encode = msgspec.msgpack.Encoder().encode
@@ -70,10 +73,10 @@ class StageState:
         return writes
 
     def scan(self) -> Iterator[tuple[StateKey, Any]]:
-        """Every key with state: the committed values overlaid with the cached ones."""
-        cache, decode = self._cache, self._decode
+        """Every key of this worker with state: the committed values overlaid with the cached ones."""
+        cache, decode, owns = self._cache, self._decode, self._owns
         for asset_id, point_id, raw in self._store.scan(self._stage):
-            if (asset_id, point_id) not in cache:
+            if (asset_id, point_id) not in cache and (owns is None or owns(asset_id)):
                 yield (asset_id, point_id), decode(raw)
         for key, value in list(cache.items()):
             if value is not None:

@@ -25,9 +25,19 @@ class RunnerOptions:
     re-running at most this much input after a crash."""
     max_cached_keys: int = DEFAULT_MAX_CACHED_KEYS
     """Per stateful stage; past it the state cache is dropped after a commit."""
+    workers: int = 1
+    """Worker processes of the pipeline (EnOS standalone `resourceConfig`, in CUs): worker k
+    of n reads the source partitions p with p % n == k and owns the state of their assets.
+    Each source topic needs a multiple of n partitions, its records partitioned by asset."""
 
     def __post_init__(self) -> None:
-        for name in ("max_batch_records", "commit_max_records", "commit_max_batches", "max_cached_keys"):
+        for name in (
+            "max_batch_records",
+            "commit_max_records",
+            "commit_max_batches",
+            "max_cached_keys",
+            "workers",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_wait_s", "rate_limit", "commit_interval_s"):

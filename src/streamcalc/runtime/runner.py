@@ -20,6 +20,7 @@ outputs - skipped by the log where they landed - and the same state.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -89,12 +90,20 @@ class Runner:
         *,
         options: RunnerOptions | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        worker: int = 0,
     ) -> None:
         self.pipeline_id = pipeline_id
         self.stats = RunnerStats()
         self._log = log_
         self._store = store
         self._opts = options or RunnerOptions()
+        workers = self._opts.workers
+        if not 0 <= worker < workers:
+            raise ValueError(f"worker {worker} of {workers}: a worker is numbered from 0 to workers - 1")
+        self._worker = worker
+        self._producer_id = pipeline_id if worker == 0 else f"{pipeline_id}#{worker}"
+        """Worker 0 stamps as the pipeline, so a pipeline's stamps keep their id across a
+        change to one worker or more."""
         self._clock = clock
         self._limiter = RateLimiter(self._opts.rate_limit, clock)
         self._stop = False
@@ -118,10 +127,21 @@ class Runner:
             assert isinstance(sink, ProducerConfig), "graph validation binds destinations to ProducerConfig"
             self._sinks[node.name] = (sink.topic, log_.ensure_topic(TopicConfig(sink.topic)).partitions)
         self._error_topic = log_.ensure_topic(TopicConfig(error_topic(pipeline_id))).name
+        self._partitions = {
+            topic: log_.ensure_topic(TopicConfig(topic)).partitions for topic in self._source_of
+        }
+        for topic, partitions in self._partitions.items():
+            if partitions % workers:
+                raise PipelineError(
+                    f"topic {topic} has {partitions} partition(s), which {workers} workers cannot share: "
+                    f"give it a multiple of {workers}",
+                    self._source_of[topic],
+                    "config.topic",
+                )
         self._source_tps = [
             (topic, p)
-            for topic in self._source_of
-            for p in range(log_.ensure_topic(TopicConfig(topic)).partitions)
+            for topic, partitions in self._partitions.items()
+            for p in range(worker, partitions, workers)
         ]
         self._states: dict[str, StageState] = {}  # by name in the store: shared states once
         self._versions: dict[str, tuple[str, int]] = {}  # by name in the store: (operator, version)
@@ -131,7 +151,7 @@ class Runner:
                 name, state_type = binding
                 if name not in self._states:
                     self._states[name] = StageState(
-                        store, name, state_type, max_cached_keys=self._opts.max_cached_keys
+                        store, name, state_type, max_cached_keys=self._opts.max_cached_keys, owns=self._owns()
                     )
                     self._versions[name] = (n.op.name, n.op.state_version)
                 stage_states[n.name] = self._states[name]
@@ -158,8 +178,11 @@ class Runner:
         self._check_state_versions()
         self._uncommitted, self._uncommitted_records = [], 0
         self._recovered = True
-        cp = self._store.checkpoint()
-        self._checkpoint = cp
+        cp = self._store.checkpoint(self._worker)
+        mine = set(self._source_tps)  # a commit writes this worker's offsets only
+        cp = self._checkpoint = Checkpoint(
+            cp.seq, cp.generation, {tp: o for tp, o in cp.offsets.items() if tp in mine}
+        )
         self._positions = {tp: self._initial_position(cp, tp) for tp in self._source_tps}
         pending = self._pending_batches(cp)
         if pending:
@@ -212,7 +235,7 @@ class Runner:
         self._await_append()  # state never commits ahead of the outputs it produced
         try:
             writes = {name: state.drain() for name, state in self._states.items()}
-            self._store.commit(writes, self._checkpoint, new)
+            self._store.commit(writes, self._checkpoint, new, self._worker)
         except BaseException:
             self._discard_cache()
             raise
@@ -258,6 +281,8 @@ class Runner:
             source = self._source_of[topic]
             decode = decode_origin_messages if source in self._origin_sources else decode_records
             records, rejected = decode(messages)
+            if self._opts.workers > 1:
+                records = self._placed(records, topic, partition, source, errors)
             sources.setdefault(source, []).extend(records)
             errors.extend(
                 ErrorEntry(
@@ -285,7 +310,7 @@ class Runner:
             failpoints.reached("before_append", seq)
             if entries:
                 meta = msgspec.json.encode([*self._uncommitted, batch])
-                self._appender.start(entries, ProducerStamp(self.pipeline_id, seq, meta))
+                self._appender.start(entries, ProducerStamp(self._producer_id, seq, meta))
             else:
                 failpoints.reached("after_append", seq)
         except BaseException:
@@ -305,6 +330,39 @@ class Runner:
         self.stats.discarded += result.discarded
         return consumed
 
+    def _placed(
+        self, records: list[Record], topic: str, partition: int, source: str, errors: list[ErrorEntry]
+    ) -> list[Record]:
+        """The records in the partition of their asset; another worker may own the state of the
+        others, so they go to the error lane instead of racing it."""
+        partitions = self._partitions[topic]
+        placed = [r for r in records if partition_for(r.assetId, partitions) == partition]
+        if len(placed) < len(records):
+            errors.extend(
+                ErrorEntry(
+                    pipelineId=self.pipeline_id,
+                    stage=source,
+                    reason=f"asset {r.assetId} belongs to partition {partition_for(r.assetId, partitions)} "
+                    f"of {topic}, not {partition}: a pipeline of {self._opts.workers} workers needs its "
+                    f"input partitioned by asset",
+                    record=r,
+                    topic=topic,
+                    partition=partition,
+                )
+                for r in records
+                if partition_for(r.assetId, partitions) != partition
+            )
+        return placed
+
+    def _owns(self) -> Callable[[str], bool] | None:
+        """Whether this worker owns an asset's state (None with one worker: it owns all)."""
+        workers, worker = self._opts.workers, self._worker
+        if workers == 1:
+            return None
+        # An asset is in partition crc % p of a source, read by worker (crc % p) % workers, which
+        # is crc % workers as p is a multiple of workers.
+        return lambda asset_id: partition_for(asset_id, workers) == worker
+
     def _entries(self, result: BatchResult, errors: list[ErrorEntry]) -> list[AppendEntry]:
         per_partition: dict[TopicPartition, list[bytes]] = {}
         for stage, records in result.outputs.items():
@@ -313,7 +371,7 @@ class Runner:
                 per_partition.setdefault((topic, 0), []).extend(encode_records(records))
                 continue
             for r in records:
-                tp = (topic, partition_for(r.assetId, r.pointId, partitions))
+                tp = (topic, partition_for(r.assetId, partitions))
                 per_partition.setdefault(tp, []).append(encode_record(r))
         if errors:
             per_partition.setdefault((self._error_topic, 0), []).extend(encode_error(e) for e in errors)
@@ -333,7 +391,7 @@ class Runner:
         newest: ProducerStamp | None = None
         for topic, partitions in [*self._sinks.values(), (self._error_topic, 1)]:
             for partition in range(partitions):
-                stamp = self._log.producer(topic, partition, self.pipeline_id)
+                stamp = self._log.producer(topic, partition, self._producer_id)
                 if stamp is not None and stamp.seq > cp.seq and (newest is None or stamp.seq > newest.seq):
                     newest = stamp
         if newest is None:

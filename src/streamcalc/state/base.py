@@ -8,9 +8,12 @@ Semantics every backend keeps:
 - `commit` applies the state writes of one or more batches, their source end offsets and
   the sequence number of the last one in one atomic step. Readers (other processes
   included) see all of it or none. The sequence number only moves forward.
-- `commit` is a compare-and-set on (seq, generation): a writer whose checkpoint is stale
-  gets `StaleCheckpoint` and nothing is written. This fences zombie workers and any cache
-  that was read before a delete, reset or clear (architecture invariant 4).
+- Each worker of a parallel pipeline has a sequence of its own (worker 0's is the only one
+  of a pipeline with one worker); the workers own disjoint keys and source partitions, and
+  share the generation.
+- `commit` is a compare-and-set on (the worker's seq, generation): a writer whose checkpoint
+  is stale gets `StaleCheckpoint` and nothing is written. This fences zombie workers and any
+  cache that was read before a delete, reset or clear (architecture invariant 4).
 - `delete_keys` removes every requested key of one stage or none, and bumps the generation.
 - Offsets never move backwards through `commit` (`OffsetRegression`); `reset_offsets` and
   `clear` are the only ways back, and both bump the generation.
@@ -56,10 +59,13 @@ class StateStore(Protocol):
         """Delete the cross product assets x points of `stage` atomically; returns how many existed."""
         ...
 
-    def checkpoint(self) -> Checkpoint: ...
+    def checkpoint(self, worker: int = 0) -> Checkpoint:
+        """The worker's seq, the generation and every committed offset."""
+        ...
 
-    def commit(self, writes: StateWrites, expected: Checkpoint, new: Checkpoint) -> None:
-        """Apply `writes` and record `new` if the store is still at `expected` (see module doc)."""
+    def commit(self, writes: StateWrites, expected: Checkpoint, new: Checkpoint, worker: int = 0) -> None:
+        """Apply `writes` and record `new` if the worker's checkpoint is still `expected` (see
+        module doc). Only the offsets in `new` are written."""
         ...
 
     def reset_offsets(self, offsets: Mapping[TopicPartition, int]) -> None:

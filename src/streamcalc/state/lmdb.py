@@ -60,13 +60,13 @@ class LmdbStateStore:
             self._bump_generation(txn)
         return deleted
 
-    def checkpoint(self) -> Checkpoint:
+    def checkpoint(self, worker: int = 0) -> Checkpoint:
         with self._env.begin(db=self._meta) as txn:
-            return self._read_checkpoint(txn)
+            return self._read_checkpoint(txn, worker)
 
-    def commit(self, writes: StateWrites, expected: Checkpoint, new: Checkpoint) -> None:
+    def commit(self, writes: StateWrites, expected: Checkpoint, new: Checkpoint, worker: int = 0) -> None:
         with self._env.begin(write=True) as txn:
-            stored = self._read_checkpoint(txn)
+            stored = self._read_checkpoint(txn, worker)
             if (stored.seq, stored.generation) != (expected.seq, expected.generation):
                 raise StaleCheckpoint((expected.seq, expected.generation), (stored.seq, stored.generation))
             if new.seq <= expected.seq:
@@ -77,7 +77,7 @@ class LmdbStateStore:
                     raise OffsetRegression(tp[0], tp[1], committed, offset)
             for stage, changes in writes.items():
                 self._write_stage(txn, stage, changes)
-            txn.put(_SEQ, _I64.pack(new.seq), db=self._meta)
+            txn.put(_seq_key(worker), _I64.pack(new.seq), db=self._meta)
             self._put_offsets(txn, new.offsets)
 
     def reset_offsets(self, offsets: Mapping[TopicPartition, int]) -> None:
@@ -139,8 +139,8 @@ class LmdbStateStore:
         if puts:
             txn.cursor(db=self._state).putmulti(puts)
 
-    def _read_checkpoint(self, txn: Any) -> Checkpoint:
-        seq = txn.get(_SEQ, db=self._meta)
+    def _read_checkpoint(self, txn: Any, worker: int) -> Checkpoint:
+        seq = txn.get(_seq_key(worker), db=self._meta)
         gen = txn.get(_GEN, db=self._meta)
         offsets: dict[TopicPartition, int] = {}
         cursor = txn.cursor(db=self._meta)
@@ -162,6 +162,10 @@ class LmdbStateStore:
     def _bump_generation(self, txn: Any) -> None:
         gen = txn.get(_GEN, db=self._meta)
         txn.put(_GEN, _I64.pack((_I64.unpack(gen)[0] if gen else 0) + 1), db=self._meta)
+
+
+def _seq_key(worker: int) -> bytes:
+    return _SEQ if worker == 0 else b"%s:%d" % (_SEQ, worker)
 
 
 def open_pipeline_state(data_dir: Path, pipeline_id: str) -> LmdbStateStore:

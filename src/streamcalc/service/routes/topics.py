@@ -57,7 +57,7 @@ def ingest(request: Request, topic: str, org: OrgId, body: Body) -> JSONResponse
     partitions = log.ensure_topic(TopicConfig(name)).partitions
     per_partition: dict[int, list[bytes]] = {}
     for r in records:
-        per_partition.setdefault(partition_for(r.assetId, r.pointId, partitions), []).append(encode_record(r))
+        per_partition.setdefault(partition_for(r.assetId, partitions), []).append(encode_record(r))
     log.append([AppendEntry(name, p, msgs) for p, msgs in sorted(per_partition.items())])
     return envelope(request, {"count": len(records), "rejected": rejected})
 
