@@ -26,7 +26,7 @@ from streamcalc.records import decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
 from streamcalc.runtime.keyed_state import StageState
 from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.runner import Runner
+from streamcalc.runtime.runner import RecoveryError, Runner
 from streamcalc.state import Checkpoint, StaleCheckpoint, open_pipeline_state
 
 
@@ -60,12 +60,17 @@ def per_key(outputs: list[bytes]) -> dict[tuple[str, str], list[bytes]]:
     return dict(keyed)
 
 
-def run_workers(data: Path, workers: int, rounds_per_commit: int = 3) -> list[Runner]:
-    """The workers of one pipeline taking turns batch by batch, as processes would interleave."""
+def run_workers(data: Path, workers: int, rounds_per_commit: int = 3, *, crash: bool = False) -> list[Runner]:
+    """The workers of one pipeline taking turns batch by batch, as processes would interleave;
+    with `crash`, they stop before they commit anything."""
     log_ = open_log(data)
     store = open_pipeline_state(data, "p1")
     options = RunnerOptions(
-        max_wait_s=0, max_batch_records=400, workers=workers, commit_max_batches=rounds_per_commit
+        max_wait_s=0,
+        max_batch_records=400,
+        workers=workers,
+        commit_max_batches=10**6 if crash else rounds_per_commit,
+        commit_interval_s=600,
     )
     runners = [
         Runner("p1", build_graph(sum_pipeline()), log_, store, options=options, worker=k)
@@ -80,7 +85,8 @@ def run_workers(data: Path, workers: int, rounds_per_commit: int = 3) -> list[Ru
             for runner in runners:
                 busy = bool(runner.run_once()) or busy
         for runner in runners:
-            runner.flush()
+            if not crash:
+                runner.flush()
     finally:
         store.close()
         log_.close()
@@ -207,3 +213,31 @@ def test_a_worker_scans_only_the_state_of_its_assets(tmp_path: Path) -> None:
             (a, "p") for a in sorted(assets) if partition_for(a, 2) == worker
         ]
     store.close()
+
+
+@pytest.mark.parametrize(("before", "after"), [(2, 1), (1, 2), (2, 3)])
+def test_batches_left_by_a_crash_are_redone_only_by_as_many_workers(
+    tmp_path: Path, before: int, after: int
+) -> None:
+    """Worker k of n redid its batches over partitions it may no longer own, or nobody would
+    redo those of a worker gone: either would process input twice. The way out is named."""
+    messages = valid(generate_messages(3_000, keys=40))
+    fill_by_asset(tmp_path / "one", messages, 1)
+    run_in_process(tmp_path / "one", "p1", sum_pipeline())
+    fill_by_asset(tmp_path / "many", messages[:1_500], 6)
+    run_workers(tmp_path / "many", before, crash=True)
+    fill_by_asset(tmp_path / "many", messages[1_500:], 6)
+
+    with pytest.raises(RecoveryError, match=f"of a run with {before} worker\\(s\\) left batches uncommitted"):
+        run_workers(tmp_path / "many", after)
+    run_workers(tmp_path / "many", before)  # the way out: settle them with as many workers...
+    run_workers(tmp_path / "many", after)  # ...then change
+
+    one, many = open_pipeline_state(tmp_path / "one", "p1"), open_pipeline_state(tmp_path / "many", "p1")
+    assert list(many.scan(STAGE)) == list(one.scan(STAGE))
+    one.close()
+    many.close()
+    one_log, many_log = open_log(tmp_path / "one"), open_log(tmp_path / "many")
+    assert per_key(read_all(many_log, OUT)) == per_key(read_all(one_log, OUT))
+    one_log.close()
+    many_log.close()

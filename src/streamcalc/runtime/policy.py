@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from streamcalc.runtime.keyed_state import DEFAULT_MAX_CACHED_KEYS
 
+MAX_WORKERS = 16
+"""Worker processes a pipeline may have; a runner looks this far for batches of workers gone."""
+
 
 @dataclass(frozen=True)
 class RunnerOptions:
@@ -40,6 +43,8 @@ class RunnerOptions:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.workers > MAX_WORKERS:
+            raise ValueError(f"workers must be <= {MAX_WORKERS}, got {self.workers}")
         for name in ("max_wait_s", "rate_limit", "commit_interval_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

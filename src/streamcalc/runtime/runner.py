@@ -36,7 +36,7 @@ from streamcalc.runtime.appender import Appender
 from streamcalc.runtime.errorlane import ErrorEntry, encode_error, error_topic
 from streamcalc.runtime.executor import BatchResult, StageExecutor
 from streamcalc.runtime.keyed_state import StageState
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.ratelimit import RateLimiter
 from streamcalc.state import Checkpoint, StateStore
 
@@ -53,6 +53,8 @@ class _BatchRanges(msgspec.Struct, array_like=True):
     ranges: list[tuple[str, int, int, int]]
     now_ms: int = 0
     """The batch's processing time, which a re-run must see again."""
+    workers: int = 1
+    """Workers of the pipeline that ran it: only as many can redo it, each over its partitions."""
 
 
 _stamp_meta = msgspec.json.Decoder(list[_BatchRanges])
@@ -297,7 +299,10 @@ class Runner:
                 for r in rejected
             )
         batch = _BatchRanges(
-            seq, [(t, p, first, first + len(m)) for (t, p), (first, m) in reads.items()], now_ms
+            seq,
+            [(t, p, first, first + len(m)) for (t, p), (first, m) in reads.items()],
+            now_ms,
+            self._opts.workers,
         )
         try:
             result = self._executor.run(sources, now_ms)
@@ -387,22 +392,43 @@ class Runner:
         return self._log.start_offset(*tp)
 
     def _pending_batches(self, cp: Checkpoint) -> list[_BatchRanges]:
-        """Batches whose outputs may be in the log though the store never committed them."""
+        """Batches whose outputs may be in the log though the store never committed them.
+
+        Only a pipeline of as many workers can redo them. So worker 0 also looks for batches
+        left by workers this pipeline no longer has, and every worker refuses batches made by
+        another number of workers, rather than process input twice."""
+        batches = self._newest_uncommitted(self._producer_id, cp.seq)
+        workers = self._opts.workers
+        if batches and batches[-1].workers != workers:
+            raise self._settle_first(self._worker, batches[-1].workers)
+        if self._worker == 0:
+            for k in range(workers, MAX_WORKERS):
+                left = self._newest_uncommitted(f"{self.pipeline_id}#{k}", self._store.checkpoint(k).seq)
+                if left:
+                    raise self._settle_first(k, left[-1].workers)
+        if batches and batches[0].seq != cp.seq + 1:
+            raise RecoveryError(
+                f"pipeline {self.pipeline_id}: the log holds batches {batches[0].seq}..{batches[-1].seq} "
+                f"but state is committed up to batch {cp.seq}"
+            )
+        return batches
+
+    def _newest_uncommitted(self, producer_id: str, committed: int) -> list[_BatchRanges]:
+        """The batches a producer's newest stamp lists when it is newer than `committed`."""
         newest: ProducerStamp | None = None
         for topic, partitions in [*self._sinks.values(), (self._error_topic, 1)]:
             for partition in range(partitions):
-                stamp = self._log.producer(topic, partition, self._producer_id)
-                if stamp is not None and stamp.seq > cp.seq and (newest is None or stamp.seq > newest.seq):
+                stamp = self._log.producer(topic, partition, producer_id)
+                if stamp is not None and stamp.seq > committed and (newest is None or stamp.seq > newest.seq):
                     newest = stamp
-        if newest is None:
-            return []
-        batches = _stamp_meta.decode(newest.meta)
-        if batches[0].seq != cp.seq + 1 or batches[-1].seq != newest.seq:
-            raise RecoveryError(
-                f"pipeline {self.pipeline_id}: the log holds batches {batches[0].seq}..{newest.seq} but "
-                f"state is committed up to batch {cp.seq}"
-            )
-        return batches
+        return [] if newest is None else _stamp_meta.decode(newest.meta)
+
+    def _settle_first(self, worker: int, workers: int) -> RecoveryError:
+        return RecoveryError(
+            f"pipeline {self.pipeline_id}: worker {worker} of a run with {workers} worker(s) left batches "
+            f"uncommitted, which a run with {self._opts.workers} cannot redo; start it with {workers} "
+            f"worker(s) once (a pause commits everything), then with {self._opts.workers}"
+        )
 
     def _read_exact(self, batch: _BatchRanges) -> _Reads:
         reads: _Reads = {}
