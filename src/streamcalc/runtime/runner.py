@@ -20,7 +20,6 @@ outputs - skipped by the log where they landed - and the same state.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -38,6 +37,7 @@ from streamcalc.runtime.executor import BatchResult, StageExecutor
 from streamcalc.runtime.keyed_state import StageState
 from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.ratelimit import RateLimiter
+from streamcalc.runtime.share import Share
 from streamcalc.state import Checkpoint, StateStore
 
 log = logging.getLogger(__name__)
@@ -99,13 +99,6 @@ class Runner:
         self._log = log_
         self._store = store
         self._opts = options or RunnerOptions()
-        workers = self._opts.workers
-        if not 0 <= worker < workers:
-            raise ValueError(f"worker {worker} of {workers}: a worker is numbered from 0 to workers - 1")
-        self._worker = worker
-        self._producer_id = pipeline_id if worker == 0 else f"{pipeline_id}#{worker}"
-        """Worker 0 stamps as the pipeline, so a pipeline's stamps keep their id across a
-        change to one worker or more."""
         self._clock = clock
         self._limiter = RateLimiter(self._opts.rate_limit, clock)
         self._stop = False
@@ -129,22 +122,21 @@ class Runner:
             assert isinstance(sink, ProducerConfig), "graph validation binds destinations to ProducerConfig"
             self._sinks[node.name] = (sink.topic, log_.ensure_topic(TopicConfig(sink.topic)).partitions)
         self._error_topic = log_.ensure_topic(TopicConfig(error_topic(pipeline_id))).name
-        self._partitions = {
-            topic: log_.ensure_topic(TopicConfig(topic)).partitions for topic in self._source_of
-        }
-        for topic, partitions in self._partitions.items():
-            if partitions % workers:
-                raise PipelineError(
-                    f"topic {topic} has {partitions} partition(s), which {workers} workers cannot share: "
-                    f"give it a multiple of {workers}",
-                    self._source_of[topic],
-                    "config.topic",
-                )
-        self._source_tps = [
-            (topic, p)
-            for topic, partitions in self._partitions.items()
-            for p in range(worker, partitions, workers)
-        ]
+        self._share = Share(
+            worker,
+            self._opts.workers,
+            {topic: log_.ensure_topic(TopicConfig(topic)).partitions for topic in self._source_of},
+        )
+        for topic, partitions in self._share.unshareable.items():
+            raise PipelineError(
+                f"topic {topic} has {partitions} partition(s), which {self._opts.workers} workers cannot "
+                f"share: give it a multiple of {self._opts.workers}",
+                self._source_of[topic],
+                "config.topic",
+            )
+        self._worker = worker
+        self._producer_id = self._share.producer_id(pipeline_id)
+        self._source_tps = self._share.partitions
         self._states: dict[str, StageState] = {}  # by name in the store: shared states once
         self._versions: dict[str, tuple[str, int]] = {}  # by name in the store: (operator, version)
         stage_states: dict[str, StageState] = {}
@@ -153,7 +145,11 @@ class Runner:
                 name, state_type = binding
                 if name not in self._states:
                     self._states[name] = StageState(
-                        store, name, state_type, max_cached_keys=self._opts.max_cached_keys, owns=self._owns()
+                        store,
+                        name,
+                        state_type,
+                        max_cached_keys=self._opts.max_cached_keys,
+                        owns=self._share.owns(),
                     )
                     self._versions[name] = (n.op.name, n.op.state_version)
                 stage_states[n.name] = self._states[name]
@@ -283,8 +279,18 @@ class Runner:
             source = self._source_of[topic]
             decode = decode_origin_messages if source in self._origin_sources else decode_records
             records, rejected = decode(messages)
-            if self._opts.workers > 1:
-                records = self._placed(records, topic, partition, source, errors)
+            records, misplaced = self._share.split(records, topic, partition)
+            errors.extend(
+                ErrorEntry(
+                    pipelineId=self.pipeline_id,
+                    stage=source,
+                    reason=reason,
+                    record=r,
+                    topic=topic,
+                    partition=partition,
+                )
+                for r, reason in misplaced
+            )
             sources.setdefault(source, []).extend(records)
             errors.extend(
                 ErrorEntry(
@@ -334,39 +340,6 @@ class Runner:
         self.stats.rejected += len(errors)
         self.stats.discarded += result.discarded
         return consumed
-
-    def _placed(
-        self, records: list[Record], topic: str, partition: int, source: str, errors: list[ErrorEntry]
-    ) -> list[Record]:
-        """The records in the partition of their asset; another worker may own the state of the
-        others, so they go to the error lane instead of racing it."""
-        partitions = self._partitions[topic]
-        placed = [r for r in records if partition_for(r.assetId, partitions) == partition]
-        if len(placed) < len(records):
-            errors.extend(
-                ErrorEntry(
-                    pipelineId=self.pipeline_id,
-                    stage=source,
-                    reason=f"asset {r.assetId} belongs to partition {partition_for(r.assetId, partitions)} "
-                    f"of {topic}, not {partition}: a pipeline of {self._opts.workers} workers needs its "
-                    f"input partitioned by asset",
-                    record=r,
-                    topic=topic,
-                    partition=partition,
-                )
-                for r in records
-                if partition_for(r.assetId, partitions) != partition
-            )
-        return placed
-
-    def _owns(self) -> Callable[[str], bool] | None:
-        """Whether this worker owns an asset's state (None with one worker: it owns all)."""
-        workers, worker = self._opts.workers, self._worker
-        if workers == 1:
-            return None
-        # An asset is in partition crc % p of a source, read by worker (crc % p) % workers, which
-        # is crc % workers as p is a multiple of workers.
-        return lambda asset_id: partition_for(asset_id, workers) == worker
 
     def _entries(self, result: BatchResult, errors: list[ErrorEntry]) -> list[AppendEntry]:
         per_partition: dict[TopicPartition, list[bytes]] = {}
