@@ -10,9 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from streamcalc.cli import app
+from streamcalc.log import partition_for
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 runner = CliRunner()
@@ -69,6 +71,71 @@ def test_append_normalises_origin_messages(tmp_path: Path) -> None:
     ]
 
 
+def test_log_create_makes_a_topic_of_n_partitions_that_append_places_records_in_by_asset(
+    tmp_path: Path,
+) -> None:
+    code, out = cli("log", "create", "T", "--partitions", "3", "--data-dir", str(tmp_path))
+    assert code == 0 and "topic T created with 3 partition(s)" in out
+    code, out = cli("log", "create", "T", "--partitions", "3", "--data-dir", str(tmp_path))
+    assert code == 0 and "topic T exists with 3 partition(s)" in out
+    code, out = cli("log", "create", "T", "--partitions", "2", "--data-dir", str(tmp_path))
+    assert code == 1 and "topic T exists with 3 partition(s), not 2" in out
+    assert cli("log", "create", "bad name", "--data-dir", str(tmp_path))[0] == 2
+    assert cli("log", "create", "U", "--partitions", "0", "--data-dir", str(tmp_path))[0] == 2
+
+    assets = [f"a{i}" for i in range(12)]
+    lines = "\n".join(
+        json.dumps(
+            {
+                "orgId": "o",
+                "modelId": "m",
+                "modelIdPath": "/m",
+                "assetId": a,
+                "pointId": "p",
+                "time": 1,
+                "value": 1,
+            }
+        )
+        for a in assets
+    )
+    assert cli("log", "append", "T", "-", "--data-dir", str(tmp_path), input=lines)[0] == 0
+
+    placed = {}
+    for p in range(3):
+        code, out = cli("log", "read", "T", "--partition", str(p), "--data-dir", str(tmp_path))
+        placed.update({json.loads(line)["message"]["assetId"]: p for line in out.splitlines()})
+    assert placed == {a: partition_for(a, 3) for a in assets} and len(set(placed.values())) == 3
+
+
+def test_run_refuses_workers_that_cannot_share_a_source_topic(tmp_path: Path) -> None:
+    assert (
+        cli("log", "create", "MEASURE_POINT_INTERNAL_demo", "--partitions", "3", "--data-dir", str(tmp_path))[
+            0
+        ]
+        == 0
+    )
+    # a process of its own: `run` sets signal handlers, which must not outlive it in this one
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamcalc.cli",
+            "run",
+            str(EXAMPLES / "energy-sum.json"),
+            "--data-dir",
+            str(tmp_path),
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    err = " ".join(proc.stderr.split())  # rich wraps long lines
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "topic MEASURE_POINT_INTERNAL_demo has 3 partition(s), which 2 workers cannot share" in err
+
+
 def test_run_rejects_an_invalid_pipeline_with_the_stage_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"stages": [{"instanceName": "PointSelector_01", "config": {}}]}))
@@ -79,7 +146,8 @@ def test_run_rejects_an_invalid_pipeline_with_the_stage_named(tmp_path: Path) ->
     assert code == 2 and "stage PointSelector_01: config.points: Field required" in out
 
 
-def test_run_processes_appended_records_and_pauses_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_processes_appended_records_and_pauses_on_ctrl_c(tmp_path: Path, workers: int) -> None:
     data = tmp_path / "data"
     # Ctrl-C as in a terminal even when this run ignores SIGINT, as a script's background job does: exec
     # keeps an ignored signal ignored (and Python then raises no KeyboardInterrupt) but resets a handled one.
@@ -94,6 +162,8 @@ def test_run_processes_appended_records_and_pauses_on_ctrl_c(tmp_path: Path) -> 
                 str(EXAMPLES / "energy-sum.json"),
                 "--data-dir",
                 str(data),
+                "--workers",
+                str(workers),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -118,7 +188,8 @@ def test_run_processes_appended_records_and_pauses_on_ctrl_c(tmp_path: Path) -> 
         while len(sums := read("MEASURE_POINT_CAL_demo", data)) < 3:
             assert time.monotonic() < deadline, "no results"
             time.sleep(0.05)
-        assert [(s["message"]["assetId"], s["message"]["value"]) for s in sums] == [  # type: ignore[index]
+        # in order per asset; the assets' partitions are read by different workers when there are two
+        assert sorted((s["message"]["assetId"], s["message"]["value"]) for s in sums) == [  # type: ignore[index]
             ("meter-1", 1.5),
             ("meter-1", 3.5),
             ("meter-2", 4),

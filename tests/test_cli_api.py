@@ -21,6 +21,7 @@ from service.api_support import (
     free_port,
     pipeline_json,
     record,
+    released,
     running_service,
     wait_for,
 )
@@ -176,6 +177,16 @@ def test_consume_follow_reads_on_until_ctrl_c(
 
     assert [x["offset"] for x in ndjson(result.stdout)] == [0, 1]
     assert waits == [cli_api.FOLLOW_INTERVAL_S] and "next offset 2" in result.stderr
+
+
+def test_start_sends_the_resource_config(service: Service) -> None:
+    with service.client() as client:
+        pid = released(client)
+
+    result = cli(service.url, "pipeline", "start", pid, "--resource-config", "17")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("61100: resourceConfig must be between 1 and 16 CUs, got 17")
 
 
 @pytest.mark.parametrize(

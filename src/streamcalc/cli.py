@@ -16,7 +16,7 @@ from rich.table import Table
 
 from streamcalc.cli_api import register as register_api_commands
 from streamcalc.library.io import ConsumerConfig
-from streamcalc.log import AppendEntry, EmbeddedLog, TopicConfig, open_log, partition_for
+from streamcalc.log import AppendEntry, EmbeddedLog, InvalidTopic, TopicConfig, open_log, partition_for
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.records import OriginError, Record, decode_record, encode_record, normalise_origin
 from streamcalc.runtime.policy import RunnerOptions
@@ -40,9 +40,17 @@ def run(
     data_dir: DataDir = Path(".data"),
     max_batch_records: int = 10_000,
     rate_limit: Annotated[float, typer.Option(help="Records/s per pipeline; 0 = unlimited.")] = 0.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes per pipeline. A source topic needs a multiple of this many "
+            "partitions; a missing one is created with this many.",
+        ),
+    ] = 1,
 ) -> None:
     """Run pipelines on the embedded log and state until Ctrl-C; they resume where they paused."""
-    options = RunnerOptions(max_batch_records=max_batch_records, rate_limit=rate_limit)
+    options = RunnerOptions(max_batch_records=max_batch_records, rate_limit=rate_limit, workers=workers)
     definitions: dict[str, dict[str, Any]] = {}
     sources: dict[str, list[str]] = {}
     for path in pipelines:
@@ -67,6 +75,9 @@ def run(
             f"read results with `streamcalc log read TOPIC --data-dir {data_dir}`. Ctrl-C pauses and exits."
         )
         done.wait()
+    except PipelineError as e:  # a source topic the workers cannot share
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from e
     except KeyboardInterrupt:
         pass
     finally:
@@ -109,7 +120,7 @@ def append(
     data_dir: DataDir = Path(".data"),
     origin: Annotated[bool, typer.Option(help="Messages are in the EnOS origin format.")] = False,
 ) -> None:
-    """Validate records and append them, partitioned by (assetId, pointId)."""
+    """Validate records and append them, partitioned by assetId."""
     text = sys.stdin.read() if str(source) == "-" else source.read_text()
     items = _parse_items(text)
     records: list[Record] = []
@@ -140,6 +151,31 @@ def append(
     console.print(f"appended {len(records)} record(s) to {topic}; rejected {rejected}")
     if rejected:
         raise typer.Exit(1)
+
+
+@log_app.command("create")
+def create_topic(
+    topic: str,
+    partitions: Annotated[
+        int, typer.Option(min=1, help="A pipeline of N workers needs a multiple of N partitions.")
+    ] = 1,
+    data_dir: DataDir = Path(".data"),
+) -> None:
+    """Create a topic with this many partitions; an error if it exists with another count
+    (the count of a topic never changes: records are placed by it)."""
+    log_ = open_log(data_dir)
+    try:
+        existing = log_.topic(topic)
+        config = existing or log_.ensure_topic(TopicConfig(topic, partitions=partitions))
+    except InvalidTopic as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from e
+    finally:
+        log_.close()
+    if config.partitions != partitions:
+        err.print(f"[red]topic {topic} exists with {config.partitions} partition(s), not {partitions}[/red]")
+        raise typer.Exit(1)
+    console.print(f"topic {topic} {'exists' if existing else 'created'} with {partitions} partition(s)")
 
 
 @log_app.command("read")

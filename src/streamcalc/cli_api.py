@@ -157,6 +157,9 @@ _lifecycle_command(
 def start(
     pipeline_id: PipelineId,
     kafka_rate: Annotated[int | None, typer.Option(help="Records/s the pipeline may read.")] = None,
+    resource_config: Annotated[
+        int | None, typer.Option(help="CUs: worker processes, each reading its share of the partitions.")
+    ] = None,
     url: Url = DEFAULT_URL,
     org_id: OrgId = None,
     app_key: AppKey = None,
@@ -164,7 +167,7 @@ def start(
 ) -> None:
     """Start the released version, or resume a paused pipeline where it paused."""
     with connect(url, org_id, app_key, app_secret) as client, err.status(f"starting {pipeline_id}"):
-        client.start_pipeline(pipeline_id, kafka_rate=kafka_rate)
+        client.start_pipeline(pipeline_id, kafka_rate=kafka_rate, resource_config=resource_config)
     console.print(f"started {pipeline_id}")
 
 

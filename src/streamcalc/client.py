@@ -125,11 +125,18 @@ class StreamcalcClient:
         self._operate(pipeline_id, "release")
 
     def start_pipeline(
-        self, pipeline_id: str, *, kafka_rate: int | None = None, execution_mode: int = 0
+        self,
+        pipeline_id: str,
+        *,
+        kafka_rate: int | None = None,
+        execution_mode: int = 0,
+        resource_config: int | None = None,
     ) -> None:
         body: dict[str, Any] = {"executionMode": execution_mode}
         if kafka_rate is not None:
             body["kafkaRate"] = kafka_rate
+        if resource_config is not None:
+            body["resourceConfig"] = resource_config
         self._operate(pipeline_id, "start", body)
 
     def pause_pipeline(self, pipeline_id: str) -> None:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streamcalc.log import AppendEntry, EmbeddedLog, open_log
+import msgspec
+
+from streamcalc.log import AppendEntry, EmbeddedLog, TopicConfig, open_log, partition_for
 from streamcalc.pipeline import build_graph
-from streamcalc.records import Record, encode_record
+from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import error_topic
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.runner import Runner
@@ -188,3 +190,29 @@ def prepare(data_dir: Path, messages: list[bytes], definition: dict[str, Any], *
 
 def open_store(data_dir: Path, pipeline_id: str = "p1") -> LmdbStateStore:
     return open_pipeline_state(data_dir, pipeline_id)
+
+
+def fill_by_asset(data_dir: Path, messages: list[bytes], partitions: int = 2) -> None:
+    """Input partitioned by asset, as the workers of a pipeline need it (a message that is no
+    record goes to partition 0: it only reaches the error lane)."""
+    placed: dict[int, list[bytes]] = {}
+    for m in messages:
+        try:
+            p = partition_for(decode_record(m).assetId, partitions)
+        except msgspec.DecodeError:
+            p = 0
+        placed.setdefault(p, []).append(m)
+    log_ = open_log(data_dir)
+    log_.ensure_topic(TopicConfig(IN, partitions))
+    log_.append([AppendEntry(IN, p, ms) for p, ms in sorted(placed.items())])
+    log_.close()
+
+
+def per_key(outputs: list[bytes]) -> dict[tuple[str, str], list[bytes]]:
+    """Outputs by key in log order: what a pipeline guarantees about their order, whatever the
+    workers."""
+    keyed: dict[tuple[str, str], list[bytes]] = {}
+    for raw in outputs:
+        r = decode_record(raw)
+        keyed.setdefault((r.assetId, r.pointId), []).append(raw)
+    return keyed

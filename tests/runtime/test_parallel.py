@@ -3,7 +3,6 @@ against the same pipeline run by one worker: the same outputs per key, the same 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import msgspec
@@ -12,7 +11,9 @@ from runtime_support import (
     IN,
     OUT,
     STAGE,
+    fill_by_asset,
     generate_messages,
+    per_key,
     read_all,
     record,
     run_in_process,
@@ -39,25 +40,6 @@ def valid(messages: list[bytes]) -> list[bytes]:
             continue
         out.append(m)
     return out
-
-
-def fill_by_asset(data: Path, messages: list[bytes], partitions: int) -> None:
-    log_ = open_log(data)
-    log_.ensure_topic(TopicConfig(IN, partitions))
-    placed: dict[int, list[bytes]] = defaultdict(list)
-    for m in messages:
-        placed[partition_for(decode_record(m).assetId, partitions)].append(m)
-    log_.append([AppendEntry(IN, p, ms) for p, ms in sorted(placed.items())])
-    log_.close()
-
-
-def per_key(outputs: list[bytes]) -> dict[tuple[str, str], list[bytes]]:
-    """Outputs by key in log order: what a pipeline guarantees about order."""
-    keyed: dict[tuple[str, str], list[bytes]] = defaultdict(list)
-    for raw in outputs:
-        r = decode_record(raw)
-        keyed[(r.assetId, r.pointId)].append(raw)
-    return dict(keyed)
 
 
 def run_workers(data: Path, workers: int, rounds_per_commit: int = 3, *, crash: bool = False) -> list[Runner]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runtime_support import (
@@ -16,19 +18,23 @@ from runtime_support import (
     STAGE,
     committed_offset,
     fill,
+    fill_by_asset,
     generate_messages,
     open_store,
+    per_key,
     read_all,
     record,
+    run_in_process,
+    snapshot,
     sum_pipeline,
     wait_until,
 )
 
-from streamcalc.log import AppendEntry, TopicConfig, open_log
+from streamcalc.log import AppendEntry, TopicConfig, open_log, partition_for
 from streamcalc.pipeline import PipelineError
 from streamcalc.records import decode_record, encode_record
 from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.supervisor import LifecycleError, PipelineStatus, Supervisor
+from streamcalc.runtime.supervisor import LifecycleError, PipelineStatus, Supervisor, WorkerInfo
 
 FAST = RunnerOptions(max_batch_records=500, max_wait_s=0.01)
 
@@ -229,3 +235,154 @@ def test_the_supervisor_sweeps_age_retention(tmp_path: Path) -> None:
     finally:
         sup.close()
         log_.close()
+
+
+# a pipeline of two workers
+
+
+def result(data_dir: Path) -> tuple[dict[tuple[str, str], list[bytes]], list[bytes], list[Any]]:
+    """Outputs by key in log order (what a pipeline guarantees about their order, whatever the
+    workers), the error lane and the state."""
+    snap = snapshot(data_dir, "p1")
+    return per_key(snap.outputs), snap.errors, snap.state
+
+
+def one_worker_result(data_dir: Path, messages: list[bytes]) -> Any:
+    """The same input and pipeline, run to the end by one worker in this process."""
+    fill_by_asset(data_dir, messages)
+    run_in_process(data_dir, "p1", sum_pipeline())
+    return result(data_dir)
+
+
+def committed(data_dir: Path) -> list[int]:
+    """Per worker of two, the committed offset of its partition (-1: none yet)."""
+    store = open_store(data_dir)
+    try:
+        return [store.checkpoint(k).offsets.get((IN, k), -1) for k in (0, 1)]
+    finally:
+        store.close()
+
+
+def input_ends(data_dir: Path) -> list[int]:
+    log_ = open_log(data_dir)
+    try:
+        return [log_.end_offset(IN, k) for k in (0, 1)]
+    finally:
+        log_.close()
+
+
+def running_pids(sup: Supervisor) -> list[int]:
+    info = sup.info("p1")
+    assert info is not None and info.status == PipelineStatus.RUNNING
+    assert len(info.pids) == 2 and None not in info.pids and info.pid == info.pids[0]
+    return [pid for pid in info.pids if pid is not None]
+
+
+def test_two_workers_share_the_input_and_give_the_result_of_one(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    messages = generate_messages(6_000, keys=40)
+    expected = one_worker_result(tmp_path / "one", messages)
+    fill_by_asset(tmp_path, messages)
+    ends = input_ends(tmp_path)
+    assert min(ends) > 0
+
+    supervisor.start("p1", sum_pipeline(), RunnerOptions(max_batch_records=500, max_wait_s=0.01, workers=2))
+    pids = running_pids(supervisor)
+    wait_until(lambda: committed(tmp_path) == ends, what="both workers at the end of their partition")
+    supervisor.pause("p1")
+
+    assert status(supervisor) == PipelineStatus.PAUSED and not any(map(alive, pids))
+    store = open_store(tmp_path)
+    assert all(store.checkpoint(k).seq > 0 for k in (0, 1))  # each worker committed its own
+    store.close()
+    assert result(tmp_path) == expected
+
+
+def test_pause_is_a_barrier_for_every_worker(tmp_path: Path, supervisor: Supervisor) -> None:
+    """SIGTERM to both, then wait for both: once pause returns neither runs, every committed
+    input of each has its one output, nothing beyond it does, and nothing moves."""
+    fill_by_asset(tmp_path, [encode_record(record(f"a{i % 10}", "p", BASE_MS + i, 1)) for i in range(40_000)])
+    options = RunnerOptions(max_batch_records=500, max_wait_s=0.01, rate_limit=10_000, workers=2)
+    supervisor.start("p1", sum_pipeline(window_unit="day"), options)
+    pids = running_pids(supervisor)
+    wait_until(lambda: min(committed(tmp_path)) > 0, what="a commit of each worker")
+
+    supervisor.pause("p1")
+
+    assert status(supervisor) == PipelineStatus.PAUSED and not any(map(alive, pids))
+    info = supervisor.info("p1")
+    assert info is not None and info.pids == [None, None] and info.pid is None
+    done = committed(tmp_path)
+    assert sum(done) < 40_000  # paused in the middle of the input
+    assert outputs(tmp_path) == sum(done)
+    time.sleep(0.3)
+    assert committed(tmp_path) == done and outputs(tmp_path) == sum(done)
+
+
+def test_a_killed_worker_is_restarted_alone_and_the_result_is_exact(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    messages = generate_messages(20_000, keys=50, seed=3)
+    expected = one_worker_result(tmp_path / "one", messages)
+    fill_by_asset(tmp_path, messages)
+    ends = input_ends(tmp_path)
+    options = RunnerOptions(max_batch_records=500, max_wait_s=0.01, rate_limit=6_000, workers=2)
+    supervisor.start("p1", sum_pipeline(), options)
+    first, second = running_pids(supervisor)
+    wait_until(lambda: committed(tmp_path)[1] > 0, what="a commit of worker 1")
+    assert committed(tmp_path)[1] < ends[1]  # killed in the middle of its partition
+
+    os.kill(second, signal.SIGKILL)
+
+    wait_until(lambda: getattr(supervisor.info("p1"), "restarts", 0) == 1, what="a restart")
+    info = supervisor.info("p1")
+    assert info is not None and info.status == PipelineStatus.RUNNING and info.last_exit_code == -9
+    assert info.pids[0] == first and info.pids[1] not in (None, second)
+    wait_until(lambda: committed(tmp_path) == ends, what="both workers at the end of their partition")
+    supervisor.pause("p1")
+    assert result(tmp_path) == expected
+
+
+def test_a_worker_failing_repeatedly_stops_the_others_in_run_error(tmp_path: Path) -> None:
+    """Only worker 0 has input, so only it reaches its first batch and dies there each time."""
+    assets = [a for a in (f"a{i}" for i in range(20)) if partition_for(a, 2) == 0]
+    fill_by_asset(tmp_path, [encode_record(record(a, "p", BASE_MS, 1)) for a in assets])
+    sup = Supervisor(
+        tmp_path,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.02,
+        max_failures=3,
+        worker_env={"STREAMCALC_FAILPOINT": "before_append:1"},
+    )
+    try:
+        sup.start("p1", sum_pipeline(), RunnerOptions(max_wait_s=0.01, workers=2))
+        healthy = sup.info("p1").pids[1]  # type: ignore[union-attr]
+        wait_until(lambda: status(sup) == PipelineStatus.RUN_ERROR, what="RUN_ERROR")
+        wait_until(
+            lambda: sup.info("p1") == WorkerInfo(PipelineStatus.RUN_ERROR, None, 3, 2, -9, [None, None]),
+            what="worker 1 stopped",
+        )
+        assert healthy is not None and not alive(healthy)
+        sup.stop("p1")
+        assert status(sup) == PipelineStatus.STOPPED
+    finally:
+        sup.close()
+
+
+def test_a_source_topic_the_workers_cannot_share_is_refused_at_start(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    log_ = open_log(tmp_path)
+    log_.ensure_topic(TopicConfig(IN, 3))
+    log_.close()
+    with pytest.raises(
+        PipelineError, match=f"topic {IN} has 3 partition\\(s\\), which 2 workers cannot share"
+    ):
+        supervisor.start("p1", sum_pipeline(), RunnerOptions(workers=2))
+    assert supervisor.info("p1") is None
+    supervisor.start("p1", sum_pipeline(in_topic="NEW"), RunnerOptions(workers=2))
+    log_ = open_log(tmp_path)
+    config = log_.topic("NEW")
+    log_.close()
+    assert config is not None and config.partitions == 2  # created for the workers

@@ -5,17 +5,18 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from streamcalc.client import StreamcalcClient
+from streamcalc.client import EnosError, StreamcalcClient
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.service.app import create_app
 from streamcalc.service.settings import Bootstrap, ServiceSettings
@@ -112,6 +113,20 @@ def pipeline_json(in_topic: str = IN, out_topic: str = OUT) -> dict[str, Any]:
             },
         ]
     }
+
+
+def released(client: StreamcalcClient, in_topic: str = IN) -> str:
+    """A new pipeline, released: ready to start."""
+    pid = client.save_pipeline(None, pipeline_json(in_topic))
+    client.release_pipeline(pid)
+    return pid
+
+
+def code_of(call: Callable[[], Any]) -> tuple[int, str]:
+    """The EnOS code and message `call` fails with."""
+    with pytest.raises(EnosError) as info:
+        call()
+    return info.value.code, info.value.msg
 
 
 def record(asset: str, value: float, offset_ms: int = 0, point: str = "p", org: str = ORG) -> dict[str, Any]:

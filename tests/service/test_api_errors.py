@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from api_support import IN, ORG, STAGE, Service, pipeline_json, record, running_service
+from api_support import IN, ORG, STAGE, Service, code_of, pipeline_json, record, released, running_service
 
-from streamcalc.client import EnosError, StreamcalcClient
+from streamcalc.client import StreamcalcClient
 
 
 @pytest.fixture(scope="module")
@@ -22,18 +22,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 def client(service: Service) -> Iterator[StreamcalcClient]:
     with service.client() as c:
         yield c
-
-
-def code_of(call: Callable[[], Any]) -> tuple[int, str]:
-    with pytest.raises(EnosError) as info:
-        call()
-    return info.value.code, info.value.msg
-
-
-def released(client: StreamcalcClient) -> str:
-    pid = client.save_pipeline(None, pipeline_json())
-    client.release_pipeline(pid)
-    return pid
 
 
 def state_body(**fields: Any) -> dict[str, Any]:

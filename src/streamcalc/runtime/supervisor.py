@@ -1,15 +1,18 @@
-"""The supervisor: one worker process per running pipeline, and the lifecycle barriers.
+"""The supervisor: the worker processes of each running pipeline, and the lifecycle barriers.
 
-- start: validate, write the worker spec, spawn the worker. RUNNING.
-- pause: SIGTERM; the worker commits the batch in flight and exits. Only then PAUSED, so a
-  paused pipeline has no batch in flight, nothing uncommitted and no process holding a
-  cache (invariants 3 and 4). A worker that ignores the deadline is killed; that is safe,
-  because uncommitted work is redone exactly once by the next worker.
-- resume: a new worker, which reads the committed offsets and state from the store.
+- start: validate, make the source topics shareable by the pipeline's `workers`, write the
+  worker spec, spawn the workers (worker k of n reads the source partitions p % n == k).
+  RUNNING.
+- pause: SIGTERM to every worker, then wait for all; each commits the batch in flight and
+  exits. Only then PAUSED, so a paused pipeline has no batch in flight, nothing uncommitted
+  and no process holding a cache (invariants 3 and 4). A worker that ignores the deadline is
+  killed; that is safe, because uncommitted work is redone exactly once by the next worker.
+- resume: new workers, which read the committed offsets and state from the store.
 - stop (EnOS): pause, then clear the pipeline's stage state and offsets. STOPPED.
 - reset offsets (PAUSED or STOPPED): source offsets to the earliest or latest input.
-A worker that exits on its own is restarted with exponential backoff; after `max_failures`
-failures in a row (a run shorter than `stable_after_s`) the pipeline goes to RUN_ERROR.
+A worker that exits on its own is restarted alone, with exponential backoff; after
+`max_failures` failures in a row of any one worker (each a run shorter than `stable_after_s`)
+the pipeline goes to RUN_ERROR and its other workers are stopped.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import select
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,7 @@ from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
 from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import ResetTarget, TopicConfig, TopicPartition, open_log
-from streamcalc.pipeline import build_graph
+from streamcalc.pipeline import PipelineError, StageGraph, build_graph
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.spec import read_spec, write_spec
 from streamcalc.runtime.worker import worker_command
@@ -50,6 +54,10 @@ class PipelineStatus(StrEnum):
     RUN_ERROR = "RUN_ERROR"
 
 
+_WATCHED = (PipelineStatus.RUNNING, PipelineStatus.RUN_ERROR)
+"""Statuses with workers to reap: RUN_ERROR's are stopping."""
+
+
 class LifecycleError(StreamcalcError):
     """An action the pipeline's current status does not allow."""
 
@@ -64,18 +72,42 @@ class LifecycleError(StreamcalcError):
 class WorkerInfo:
     status: PipelineStatus
     pid: int | None = None
+    """Worker 0's process: the only one of a pipeline of one worker."""
     failures: int = 0
+    """Failures in a row of the worker that failed most."""
     restarts: int = 0
+    """Of all its workers, since the pipeline was started or resumed."""
     last_exit_code: int | None = None
+    pids: list[int | None] = field(default_factory=list)
+    """Each worker's process by worker number; None while it has none (paused, or waiting to restart)."""
+
+
+@dataclass
+class _Worker:
+    """One worker process of a pipeline: restarted on its own, with its own backoff."""
+
+    index: int
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restart_at: float | None = None
+    failures: int = 0
 
 
 @dataclass
 class _Managed:
-    info: WorkerInfo
-    process: subprocess.Popen[bytes] | None = None
-    started_at: float = 0.0
-    restart_at: float | None = None
-    pausing: bool = False
+    status: PipelineStatus
+    workers: list[_Worker] = field(default_factory=list)
+    restarts: int = 0
+    last_exit_code: int | None = None
+    halting: bool = False
+    """Its workers are being stopped: the watcher neither reaps nor restarts them."""
+
+    def info(self) -> WorkerInfo:
+        pids = [w.process.pid if w.process else None for w in self.workers]
+        failures = max((w.failures for w in self.workers), default=0)
+        return WorkerInfo(
+            self.status, pids[0] if pids else None, failures, self.restarts, self.last_exit_code, pids
+        )
 
 
 class Supervisor:
@@ -111,41 +143,40 @@ class Supervisor:
     ) -> None:
         """Run `definition` (validated here, like the id) from the committed state and offsets.
 
-        From PAUSED this resumes with the given (possibly newly released) definition.
+        From PAUSED this resumes with the given (possibly newly released) definition. A source
+        topic that does not exist yet is created with one partition per worker; one whose
+        partitions the workers cannot share is refused with a `PipelineError`.
         """
         check_pipeline_id(pipeline_id)
-        build_graph(definition)
+        graph = build_graph(definition)
+        options = options or RunnerOptions()
         with self._lock:
             current = self._pipelines.get(pipeline_id)
-            if current and current.info.status == PipelineStatus.RUNNING:
-                raise LifecycleError(pipeline_id, "start", current.info.status)
-            write_spec(self._data_dir, pipeline_id, definition, options or RunnerOptions())
-            managed = _Managed(WorkerInfo(PipelineStatus.RUNNING))
-            self._pipelines[pipeline_id] = managed
-            self._spawn(pipeline_id, managed)
+            if current and current.status == PipelineStatus.RUNNING:
+                raise LifecycleError(pipeline_id, "start", current.status)
+        self._share_sources(graph, options.workers)
+        if current is not None:
+            self._halt(current, PAUSE_TIMEOUT_S)  # after RUN_ERROR, workers may still be stopping
+        with self._lock:
+            if self._pipelines.get(pipeline_id) is not current:  # another start came first
+                raise LifecycleError(pipeline_id, "start", self._pipelines[pipeline_id].status)
+            write_spec(self._data_dir, pipeline_id, definition, options)
+            self._launch(pipeline_id, options.workers)
 
     def resume(self, pipeline_id: str) -> None:
         with self._lock:
-            managed = self._require(pipeline_id, "resume", PipelineStatus.PAUSED)
-            managed.info = WorkerInfo(PipelineStatus.RUNNING)
-            self._spawn(pipeline_id, managed)
+            paused = self._require(pipeline_id, "resume", PipelineStatus.PAUSED)
+            self._launch(pipeline_id, len(paused.workers))
 
     def pause(self, pipeline_id: str, timeout_s: float = PAUSE_TIMEOUT_S) -> None:
-        """Return once no batch is in flight and everything is committed."""
+        """Return once every worker has committed and exited: no batch in flight anywhere."""
         with self._lock:
             managed = self._require(pipeline_id, "pause", PipelineStatus.RUNNING)
-            managed.pausing = True
-            managed.restart_at = None
-            process = managed.process
         try:
-            if process is not None:
-                _terminate(process, timeout_s)
+            self._halt(managed, timeout_s)
         finally:
             with self._lock:
-                managed.process = None
-                managed.pausing = False
-                managed.info.pid = None
-                managed.info.status = PipelineStatus.PAUSED
+                managed.status = PipelineStatus.PAUSED
 
     def stop(self, pipeline_id: str, timeout_s: float = PAUSE_TIMEOUT_S) -> None:
         """EnOS stop: halt, then clear the pipeline's stage state and source offsets.
@@ -155,18 +186,20 @@ class Supervisor:
         check_pipeline_id(pipeline_id)
         with self._lock:
             managed = self._pipelines.get(pipeline_id)
-            status = managed.info.status if managed else None
+            status = managed.status if managed else None
         if status == PipelineStatus.STOPPED:
             raise LifecycleError(pipeline_id, "stop", status)
         if status == PipelineStatus.RUNNING:
             self.pause(pipeline_id, timeout_s)
+        elif managed is not None:
+            self._halt(managed, timeout_s)  # after RUN_ERROR, workers may still be stopping
         store = open_pipeline_state(self._data_dir, pipeline_id)
         try:
             store.clear()
         finally:
             store.close()
         with self._lock:
-            self._pipelines[pipeline_id] = _Managed(WorkerInfo(PipelineStatus.STOPPED))
+            self._pipelines[pipeline_id] = _Managed(PipelineStatus.STOPPED)
 
     def reset_offsets(
         self, pipeline_id: str, to: ResetTarget, definition: dict[str, Any] | None = None
@@ -176,16 +209,12 @@ class Supervisor:
         check_pipeline_id(pipeline_id)
         with self._lock:
             managed = self._pipelines.get(pipeline_id)
-            status = managed.info.status if managed else None
+            status = managed.status if managed else None
             if status == PipelineStatus.RUNNING or (status is None and definition is None):
                 raise LifecycleError(pipeline_id, "reset the offsets of", status)
             graph = build_graph(definition or read_spec(self._data_dir, pipeline_id).definition)
             offsets: dict[TopicPartition, int] = {}
-            for node in graph.sources:
-                assert isinstance(node.config, ConsumerConfig), (
-                    "graph validation binds sources to ConsumerConfig"
-                )
-                topic = node.config.topic
+            for _, topic in _sources(graph):
                 config = self._log.ensure_topic(TopicConfig(topic))
                 for p in range(config.partitions):
                     offsets[(topic, p)] = (
@@ -201,51 +230,89 @@ class Supervisor:
     def info(self, pipeline_id: str) -> WorkerInfo | None:
         with self._lock:
             managed = self._pipelines.get(pipeline_id)
-            return None if managed is None else WorkerInfo(**vars(managed.info))
+            return None if managed is None else managed.info()
 
     def close(self, timeout_s: float = PAUSE_TIMEOUT_S) -> None:
         """Pause every running pipeline (their state and offsets stay) and stop watching."""
         with self._lock:
-            running = [p for p, m in self._pipelines.items() if m.info.status == PipelineStatus.RUNNING]
-        for pipeline_id in running:
-            self.pause(pipeline_id, timeout_s)
+            pipelines = list(self._pipelines.items())
+        for pipeline_id, managed in pipelines:
+            if managed.status == PipelineStatus.RUNNING:
+                self.pause(pipeline_id, timeout_s)
+            else:
+                self._halt(managed, timeout_s)  # after RUN_ERROR, workers may still be stopping
         self._closed.set()
         self._monitor.join()
         self._log.close()
+
+    # internals (called without the lock)
+
+    def _share_sources(self, graph: StageGraph, workers: int) -> None:
+        """Worker k reads the source partitions p % workers == k: a source topic needs a
+        multiple of `workers` partitions. Checked here, not only by each worker's runner, so
+        a start that cannot run fails at once instead of ending in RUN_ERROR."""
+        for stage, topic in _sources(graph):
+            partitions = self._log.ensure_topic(TopicConfig(topic, partitions=workers)).partitions
+            if partitions % workers:
+                raise PipelineError(
+                    f"topic {topic} has {partitions} partition(s), which {workers} workers cannot "
+                    f"share: give it a multiple of {workers}",
+                    stage,
+                    "config.topic",
+                )
+
+    def _halt(self, managed: _Managed, timeout_s: float) -> None:
+        """Stop the workers of `managed` (see `_terminate`); called without the lock."""
+        with self._lock:
+            managed.halting = True
+            processes = [w.process for w in managed.workers if w.process is not None]
+        try:
+            _terminate(processes, timeout_s)
+        finally:
+            with self._lock:
+                for worker in managed.workers:
+                    worker.process, worker.restart_at = None, None
+                managed.halting = False
 
     # internals (called with the lock held)
 
     def _require(self, pipeline_id: str, action: str, status: PipelineStatus) -> _Managed:
         managed = self._pipelines.get(pipeline_id)
-        if managed is None or managed.info.status != status:
-            raise LifecycleError(pipeline_id, action, managed.info.status if managed else None)
+        if managed is None or managed.status != status:
+            raise LifecycleError(pipeline_id, action, managed.status if managed else None)
         return managed
 
-    def _spawn(self, pipeline_id: str, managed: _Managed) -> None:
+    def _launch(self, pipeline_id: str, workers: int) -> None:
+        managed = _Managed(PipelineStatus.RUNNING, [_Worker(k) for k in range(workers)])
+        self._pipelines[pipeline_id] = managed
+        for worker in managed.workers:
+            self._spawn(pipeline_id, worker)
+
+    def _spawn(self, pipeline_id: str, worker: _Worker) -> None:
         logs = self._data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"{pipeline_id}.log", "ab") as out:
-            managed.process = subprocess.Popen(
-                worker_command(self._data_dir, pipeline_id),
+            worker.process = subprocess.Popen(
+                worker_command(self._data_dir, pipeline_id, worker.index),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=self._env,
             )
-        managed.started_at = self._clock.monotonic()
-        managed.restart_at = None
-        managed.info.pid = managed.process.pid
+        worker.started_at = self._clock.monotonic()
+        worker.restart_at = None
 
     def _watch(self) -> None:
         while not self._closed.wait(MONITOR_INTERVAL_S):
             # The watcher must outlive any failure: without it nothing restarts a worker.
             with self._lock:
                 for pipeline_id, managed in self._pipelines.items():
-                    if managed.info.status == PipelineStatus.RUNNING and not managed.pausing:
-                        try:
-                            self._check(pipeline_id, managed)
-                        except Exception:
-                            log.exception("pipeline %s: supervising failed; will retry", pipeline_id)
+                    if managed.halting or managed.status not in _WATCHED:
+                        continue
+                    try:
+                        self._check(pipeline_id, managed)
+                    except Exception:
+                        log.exception("pipeline %s: supervising failed; will retry", pipeline_id)
             if self._clock.monotonic() >= self._next_retention:
                 self._next_retention = self._clock.monotonic() + self._retention_check_s
                 try:
@@ -254,42 +321,74 @@ class Supervisor:
                     log.exception("retention sweep failed; retrying in %.0fs", self._retention_check_s)
 
     def _check(self, pipeline_id: str, managed: _Managed) -> None:
+        """Reap the workers that exited, and restart each after its backoff. RUN_ERROR stops the
+        others (they commit and exit), since a pipeline missing a worker misses its input."""
         now = self._clock.monotonic()
-        if managed.process is None:
-            if managed.restart_at is not None and now >= managed.restart_at:
-                managed.info.restarts += 1
-                self._spawn(pipeline_id, managed)
-            return
-        code = managed.process.poll()
-        if code is None:
-            return
-        managed.process = None
-        managed.info.pid = None
-        managed.info.last_exit_code = code
-        if now - managed.started_at >= self._stable_after_s:
-            managed.info.failures = 0
-        managed.info.failures += 1
-        if managed.info.failures >= self._max_failures:
-            log.error(
-                "pipeline %s: worker failed %d times in a row; RUN_ERROR", pipeline_id, managed.info.failures
+        for worker in managed.workers:
+            if worker.process is None:
+                if worker.restart_at is not None and now >= worker.restart_at:
+                    managed.restarts += 1
+                    self._spawn(pipeline_id, worker)
+                continue
+            code = worker.process.poll()
+            if code is None:
+                continue
+            worker.process = None
+            if managed.status == PipelineStatus.RUN_ERROR:
+                continue  # stopped because another worker failed
+            managed.last_exit_code = code
+            if now - worker.started_at >= self._stable_after_s:
+                worker.failures = 0
+            worker.failures += 1
+            if worker.failures >= self._max_failures:
+                log.error(
+                    "pipeline %s: worker %d failed %d times in a row; RUN_ERROR",
+                    pipeline_id,
+                    worker.index,
+                    worker.failures,
+                )
+                managed.status = PipelineStatus.RUN_ERROR
+                for other in managed.workers:
+                    other.restart_at = None
+                    if other.process is not None:
+                        other.process.send_signal(signal.SIGTERM)
+                continue
+            delay = min(self._backoff[0] * 2 ** (worker.failures - 1), self._backoff[1])
+            log.warning(
+                "pipeline %s: worker %d exited with %s; restart in %.1fs",
+                pipeline_id,
+                worker.index,
+                code,
+                delay,
             )
-            managed.info.status = PipelineStatus.RUN_ERROR
-            return
-        delay = min(self._backoff[0] * 2 ** (managed.info.failures - 1), self._backoff[1])
-        log.warning("pipeline %s: worker exited with %s; restart in %.1fs", pipeline_id, code, delay)
-        managed.restart_at = now + delay
+            worker.restart_at = now + delay
 
 
-def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
-    process.send_signal(signal.SIGTERM)
-    if not _exited(process, timeout_s):
-        log.warning(
-            "worker %d did not stop within %.0fs; killing it (uncommitted work is redone)",
-            process.pid,
-            timeout_s,
-        )
-        process.kill()
-        process.wait()
+def _sources(graph: StageGraph) -> list[tuple[str, str]]:
+    """(stage, topic) of each source of `graph`."""
+    sources = []
+    for node in graph.sources:
+        assert isinstance(node.config, ConsumerConfig), "graph validation binds sources to ConsumerConfig"
+        sources.append((node.name, node.config.topic))
+    return sources
+
+
+def _terminate(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """SIGTERM to all, then wait for all against one deadline: the workers commit and exit side
+    by side, so this takes about as long as the slowest of them. A worker past the deadline is
+    killed; its uncommitted work is redone by the next worker."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for process in processes:
+        if not _exited(process, max(0.0, deadline - time.monotonic())):
+            log.warning(
+                "worker %d did not stop within %.0fs; killing it (uncommitted work is redone)",
+                process.pid,
+                timeout_s,
+            )
+            process.kill()
+            process.wait()
 
 
 def _exited(process: subprocess.Popen[bytes], timeout_s: float) -> bool:

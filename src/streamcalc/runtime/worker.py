@@ -1,8 +1,9 @@
-"""The worker process: runs one pipeline until SIGTERM, then exits after a clean commit.
+"""The worker process: runs worker K of a pipeline (its share of the source partitions; all of
+them with one worker) until SIGTERM, then exits after a clean commit.
 
-`python -m streamcalc.runtime.worker --data-dir D --pipeline-id P`. Exit status 0 means
-stopped on request with everything committed; anything else is a failure the supervisor
-restarts with backoff. A kill -9 at any point is safe: see docs/exactly-once.md.
+`python -m streamcalc.runtime.worker --data-dir D --pipeline-id P [--worker K]`. Exit status
+0 means stopped on request with everything committed; anything else is a failure the
+supervisor restarts with backoff. A kill -9 at any point is safe: see docs/exactly-once.md.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -29,8 +31,8 @@ the cyclic GC a third of the data-path time in `make bench`, 10,000 still a tent
 sliding aggregator's."""
 
 
-def worker_command(data_dir: Path, pipeline_id: str) -> list[str]:
-    """The command line that runs a worker for `pipeline_id` (its spec must be written)."""
+def worker_command(data_dir: Path, pipeline_id: str, worker: int = 0) -> list[str]:
+    """The command line that runs worker `worker` of `pipeline_id` (its spec must be written)."""
     return [
         sys.executable,
         "-m",
@@ -39,6 +41,8 @@ def worker_command(data_dir: Path, pipeline_id: str) -> list[str]:
         str(data_dir),
         "--pipeline-id",
         pipeline_id,
+        "--worker",
+        str(worker),
     ]
 
 
@@ -46,12 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="streamcalc-worker")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--pipeline-id", required=True)
+    parser.add_argument("--worker", type=int, default=0, help="which of the pipeline's workers, from 0")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s worker %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s %(levelname)s worker {args.worker} %(name)s: %(message)s"
+    )
     spec = read_spec(args.data_dir, args.pipeline_id)
+    options = spec.runner_options
+    # The rate limit (kafkaRate) is the pipeline's: each of its workers reads an equal share.
+    options = replace(options, rate_limit=options.rate_limit / options.workers)
     log_ = open_log(args.data_dir)
     store = open_pipeline_state(args.data_dir, args.pipeline_id)
-    runner = Runner(spec.pipelineId, build_graph(spec.definition), log_, store, options=spec.runner_options)
+    runner = Runner(
+        spec.pipelineId, build_graph(spec.definition), log_, store, options=options, worker=args.worker
+    )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         runner.request_stop()

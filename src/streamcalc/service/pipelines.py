@@ -24,6 +24,7 @@ from streamcalc.log import EmbeddedLog, ResetTarget
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.pipeline.templates import is_template_document
 from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.spec import read_spec, spec_path
 from streamcalc.runtime.supervisor import PipelineStatus as WorkerStatus
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service import codes
@@ -35,6 +36,8 @@ from streamcalc.state import open_pipeline_state
 log = logging.getLogger(__name__)
 LAG_SAMPLES_KEPT = 360
 _META_FIELDS = ("version", "templateType", "templateName", "messageChannel", "desc", "executionMode")
+MAX_WORKERS = 16
+"""The most CUs (worker processes) a standalone start may ask for."""
 
 
 class PipelineService:
@@ -122,7 +125,9 @@ class PipelineService:
             self._catalog.release_pipeline(org_id, pipeline_id)
 
     def start(self, org_id: str, pipeline_id: str, body: dict[str, Any]) -> None:
-        options = RunnerOptions(rate_limit=_rate(body.get("kafkaRate")))
+        """Run the released version with the body's kafkaRate and resourceConfig, creating
+        missing source topics with a partition per worker."""
+        options = RunnerOptions(rate_limit=_rate(body.get("kafkaRate")), workers=_workers(body))
         with self._lock:
             record = self.require(org_id, pipeline_id)
             if record.status in ("DRAFT", "RUNNING") or record.released is None:
@@ -131,12 +136,15 @@ class PipelineService:
                     f"Stream processing job with status [{record.status}] cannot be started.",
                 )
             definition = _runnable(record.released)
-            self._supervisor.start(pipeline_id, definition, options)
+            try:
+                self._supervisor.start(pipeline_id, definition, options)
+            except PipelineError as e:  # a source topic whose partitions the workers cannot share
+                raise ApiError(codes.CONFIG_INVALID, f"resourceConfig {options.workers}: {e}") from e
             self._catalog.set_status(org_id, pipeline_id, "RUNNING")
             self._lag[pipeline_id] = _LagSeries(_source_topics(definition)[0])
 
     def pause(self, org_id: str, pipeline_id: str) -> None:
-        """Answers once the worker committed and exited: no batch in flight."""
+        """Answers once every worker committed and exited: no batch in flight."""
         with self._lock:
             record = self.require(org_id, pipeline_id)
             if record.status != "RUNNING":
@@ -171,15 +179,17 @@ class PipelineService:
             self._supervisor.reset_offsets(pipeline_id, to, _runnable(record.released))
 
     def resume_running(self) -> None:
-        """After a service restart: pipelines the catalog says are RUNNING get their workers back.
+        """After a service restart: pipelines the catalog says are RUNNING get their workers back,
+        with the options they were last started with (kafkaRate, resourceConfig): the same
+        workers, so each finds its own uncommitted batches to redo.
 
         One that cannot be started goes to RUN_ERROR; it never keeps the service from starting.
         """
         for record in self._catalog.running_pipelines():
             try:
                 released = _runnable(_pipeline_json(record.released))
-                self._supervisor.start(record.pipeline_id, released, RunnerOptions())
-            except (ApiError, StreamcalcError) as e:
+                self._supervisor.start(record.pipeline_id, released, self._last_options(record.pipeline_id))
+            except (ApiError, StreamcalcError, ValueError, TypeError) as e:  # the last two: a bad spec
                 log.error("pipeline %s could not be resumed: %s", record.pipeline_id, e)
                 self._catalog.set_status(record.org_id, record.pipeline_id, "RUN_ERROR", "resume failed")
                 continue
@@ -213,6 +223,12 @@ class PipelineService:
                 return store.delete_keys(state_name(op, request.stage), request.asset_ids, request.point_ids)
             finally:
                 store.close()
+
+    def _last_options(self, pipeline_id: str) -> RunnerOptions:
+        """The options of the last start, kept in the worker spec; defaults if it never ran here."""
+        if not spec_path(self._data_dir, pipeline_id).exists():
+            return RunnerOptions()
+        return read_spec(self._data_dir, pipeline_id).runner_options
 
     def _stateful_stage(self, org_id: str, request: StateRequest) -> tuple[PipelineRecord, OperatorType[Any]]:
         record = self.find(org_id, request.pipeline_id)
@@ -314,6 +330,23 @@ def _meta(body: dict[str, Any], design: dict[str, Any] | None) -> dict[str, Any]
 def _source_topics(definition: dict[str, Any]) -> list[str]:
     graph = build_graph(load_pipeline_document(definition))
     return [n.config.topic for n in graph.sources if isinstance(n.config, ConsumerConfig)]
+
+
+def _workers(body: dict[str, Any]) -> int:
+    """Standalone (executionMode 0, the default): resourceConfig is a number of CUs, as a number
+    or a numeric string, run as one worker process per CU; absent = 1. Cluster mode is not
+    implemented: it runs standalone on one worker, its resourceConfig object unread."""
+    raw = body.get("resourceConfig")
+    if str(body.get("executionMode") or 0).strip() != "0" or raw is None or raw == "":
+        return 1
+    if not (type(raw) is int or (isinstance(raw, str) and raw.strip().isdecimal())):  # bools are ints
+        raise ApiError(codes.CONFIG_INVALID, f"resourceConfig must be a whole number of CUs, got {raw!r}")
+    cus = int(raw)
+    if not 1 <= cus <= MAX_WORKERS:
+        raise ApiError(
+            codes.CONFIG_INVALID, f"resourceConfig must be between 1 and {MAX_WORKERS} CUs, got {raw!r}"
+        )
+    return cus
 
 
 def _rate(raw: Any) -> float:

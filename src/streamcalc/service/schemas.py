@@ -41,7 +41,11 @@ class SaveRequest(BaseModel):
 class StartRequest(BaseModel):
     executionMode: int | str = Field(0, description="0 standalone (1 cluster: not yet)")
     kafkaRate: int | str | None = Field(None, description="records/s read limit; absent = unlimited")
-    resourceConfig: dict[str, Any] | int | str | None = None
+    resourceConfig: dict[str, Any] | int | str | None = Field(
+        None,
+        description="standalone: CUs, 1-16, one worker process each (absent = 1); every source topic "
+        "needs a multiple of it as partitions, and is created with that many if missing",
+    )
 
 
 class TokenRequest(BaseModel):
