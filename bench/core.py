@@ -2,7 +2,8 @@
 
 W1: EDHKafkaConsumer -> PointSelector -> SimplifiedTimeWindowAggregator -> EDHKafkaProducer,
 1M records over 100k keys (bench/workloads.py), embedded log in and out, LMDB state, run by
-the real worker process exactly as the supervisor runs it. The records are written once as
+the real worker process exactly as the supervisor runs it, and again by two workers over a
+2-partition input (without the peer, which runs at parallelism 2). The records are written once as
 JSON lines and appended to a fresh log before each run's clock starts; with `peers`, each
 run is followed by the PyFlink peer over the same file (bench/peers/), so the two alternate.
 Delete: 100,000 keys (316 assets x 316 points) of one stage in one transaction.
@@ -22,7 +23,7 @@ from typing import Any
 from bench import workloads
 from bench.peers import flink
 from bench.table import Row
-from streamcalc.log import open_log
+from streamcalc.log import TopicConfig, open_log
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.spec import write_spec
 from streamcalc.runtime.worker import worker_command
@@ -30,6 +31,8 @@ from streamcalc.state import open_pipeline_state
 
 RESULTS = Path(__file__).parent / "results"
 RECORDS, KEYS, SEED = 1_000_000, 100_000, 20261124
+WORKERS = 2
+"""W1 is also run as a pipeline of this many workers (the cores of the machine)."""
 IN, OUT, STAGE = (
     "MEASURE_POINT_INTERNAL_bench",
     "MEASURE_POINT_CAL_bench",
@@ -64,40 +67,52 @@ def generate(data_dir: Path) -> None:
 
 
 def run_worker(
-    data_dir: Path, pipeline_id: str, definition: dict[str, Any], topics: tuple[str, str], keys: int
+    data_dir: Path,
+    pipeline_id: str,
+    definition: dict[str, Any],
+    topics: tuple[str, str],
+    keys: int,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Run `definition` in a worker process until it has committed all of the input topic
-    (partition 0), timed from the worker's spawn; then measure it and digest its outputs.
-    The steady rate counts from the first commit (None if that commit covered everything).
-    Peak RSS counts the pages of the memory-mapped log and state files the worker touched;
-    the anonymous part (sampled every ~50 ms) is its own memory."""
+    """Run `definition` in `workers` worker processes until they have committed all of the
+    input topic, timed from the spawn; then measure them and digest the outputs. The steady
+    rate counts from the first commit (None if that commit covered everything). Peak RSS
+    (summed over the workers) counts the pages of the memory-mapped log and state files each
+    touched; the anonymous part (sampled every ~50 ms) is their own memory."""
     topic_in, topic_out = topics
     log_ = open_log(data_dir)
-    records = log_.end_offset(topic_in, 0)
+    partitions = range(log_.ensure_topic(TopicConfig(topic_in)).partitions)
+    records = sum(log_.end_offset(topic_in, p) for p in partitions)
     log_.close()
-    write_spec(data_dir, pipeline_id, definition, RunnerOptions())
+    write_spec(data_dir, pipeline_id, definition, RunnerOptions(workers=workers))
     store = open_pipeline_state(data_dir, pipeline_id)
     commits: list[tuple[float, int]] = []
     peak_anon_kb = polls = 0
     started = time.perf_counter()
-    worker = subprocess.Popen(worker_command(data_dir, pipeline_id))
+    procs = [subprocess.Popen(worker_command(data_dir, pipeline_id, k)) for k in range(workers)]
+
+    def summed(field: str) -> int:
+        return sum(proc_field(w.pid, "status", field) for w in procs)
+
     try:
-        while (done := store.checkpoint().offsets.get((topic_in, 0), 0)) < records:
+        while (done := sum(store.checkpoint().offsets.get((topic_in, p), 0) for p in partitions)) < records:
             if not commits or commits[-1][1] != done:
                 commits.append((time.perf_counter(), done))
-            if worker.poll() is not None:
-                raise RuntimeError(f"worker exited with {worker.returncode}")
+            if any(w.poll() is not None for w in procs):
+                raise RuntimeError(f"a worker exited with {[w.returncode for w in procs]}")
             if polls % 10 == 0:
-                peak_anon_kb = max(peak_anon_kb, proc_field(worker.pid, "status", "RssAnon"))
+                peak_anon_kb = max(peak_anon_kb, summed("RssAnon"))
             polls += 1
             time.sleep(0.005)
         finished = time.perf_counter()
-        peak_rss_kb = proc_field(worker.pid, "status", "VmHWM")
-        peak_anon_kb = max(peak_anon_kb, proc_field(worker.pid, "status", "RssAnon"))
+        peak_rss_kb = summed("VmHWM")
+        peak_anon_kb = max(peak_anon_kb, summed("RssAnon"))
         seq = store.checkpoint().seq
     finally:
-        worker.terminate()
-        worker.wait()
+        for w in procs:
+            w.terminate()
+        for w in procs:
+            w.wait()
         store.close()
     first_time, first_done = next(((t, n) for t, n in commits if n > 0), (finished, records))
     digest = workloads.Digest.of(workloads.log_messages(data_dir, topic_out))
@@ -155,15 +170,21 @@ def side_by_side(
     keys: int,
     rounds: int,
     peers: bool,
+    workers: int = 1,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """`rounds` streamcalc runs over the JSON lines, each in a fresh data dir, each followed by
-    a PyFlink run over the same file when `peers` (A/B alternate, as the load drifts)."""
+    """`rounds` streamcalc runs (of `workers` workers) over the JSON lines, each in a fresh data
+    dir, each followed by a PyFlink run over the same file when `peers` (A/B alternate, as the
+    load drifts)."""
     ours, theirs = [], []
     for i in range(rounds):
         with tempfile.TemporaryDirectory(prefix="streamcalc-bench-") as tmp:
-            workloads.append_jsonl(Path(tmp), topics[0], jsonl)
-            ours.append(run_worker(Path(tmp), workload.lower(), definition, topics, keys))
-        print(f"{workload} streamcalc {i + 1}/{rounds}: {ours[-1]['records_per_s']:,.0f} rec/s", flush=True)
+            workloads.append_jsonl(Path(tmp), topics[0], jsonl, workers)
+            ours.append(run_worker(Path(tmp), workload.lower(), definition, topics, keys, workers))
+        print(
+            f"{workload} streamcalc ({workers} worker(s)) {i + 1}/{rounds}: "
+            f"{ours[-1]['records_per_s']:,.0f} rec/s",
+            flush=True,
+        )
         if peers:
             theirs.append(flink.run(workload.lower(), jsonl, ours[-1]["records"]))
             print(
@@ -261,16 +282,23 @@ def run(peers: bool = False, rounds: int = 3) -> list[Row]:
         jsonl = Path(tmp) / "w1.jsonl"
         workloads.write_jsonl(jsonl, workloads.w1_records(RECORDS, KEYS, SEED))
         ours, theirs = side_by_side("W1", jsonl, PIPELINE, (IN, OUT), KEYS, rounds, peers)
+        parallel, _ = side_by_side("W1", jsonl, PIPELINE, (IN, OUT), KEYS, rounds, False, WORKERS)
     with tempfile.TemporaryDirectory(prefix="streamcalc-bench-") as tmp:
         delete = run_delete(Path(tmp))
     RESULTS.mkdir(exist_ok=True)
-    report = {"w1_runs": ours, "w1_pyflink_runs": theirs, "delete": delete}
+    report = {
+        "w1_runs": ours,
+        f"w1_{WORKERS}_workers_runs": parallel,
+        "w1_pyflink_runs": theirs,
+        "delete": delete,
+    }
     (RESULTS / "core.json").write_text(json.dumps(report, indent=2) + "\n")
     title = f"W1 keyed running sum ({RECORDS / 1e6:g}M records, {KEYS // 1000}k keys)"
     slowest = min(ENOS_RECORDS_PER_S, key=ENOS_RECORDS_PER_S.__getitem__)
     enos = (f"{slowest}, its slowest stage", ENOS_RECORDS_PER_S[slowest])
     return [
         *throughput_rows(title, ours, theirs, enos, target=5),
+        *throughput_rows(f"{title}, {WORKERS} workers over {WORKERS} partitions", parallel, [], enos),
         Row(
             "Delete 100,000 keys (316 x 316) in one LMDB transaction",
             f"p50 of {delete['runs']}",

@@ -16,12 +16,20 @@ from pathlib import Path
 
 import msgspec
 
-from streamcalc.log import AppendEntry, open_log
+from streamcalc.log import AppendEntry, TopicConfig, open_log, partition_for
 from streamcalc.records import Record, encode_records
 
 T0_MS = 1_767_225_600_000
 """2026-01-01T00:00Z: a whole minute, hour and day, so windows start at the first record."""
 CHUNK = 50_000
+
+
+class _Asset(msgspec.Struct):
+    assetId: str
+
+
+_asset = msgspec.json.Decoder(_Asset)
+"""Reads only the asset of a message, to place it in its partition."""
 """Records per generated chunk and per log append."""
 
 
@@ -95,9 +103,10 @@ def jsonl_chunks(path: Path) -> Iterator[list[bytes]]:
             yield chunk
 
 
-def append_jsonl(data_dir: Path, topic: str, path: Path) -> int:
-    """Append the file's lines to `topic` (partition 0) of the embedded log under `data_dir`."""
-    return _append(data_dir, topic, jsonl_chunks(path))
+def append_jsonl(data_dir: Path, topic: str, path: Path, partitions: int = 1) -> int:
+    """Append the file's lines to `topic` of the embedded log under `data_dir`, placed by asset
+    over `partitions` as the service's producers place them."""
+    return _append(data_dir, topic, jsonl_chunks(path), partitions)
 
 
 def append_records(data_dir: Path, topic: str, chunks: Iterable[list[Record]]) -> int:
@@ -105,12 +114,17 @@ def append_records(data_dir: Path, topic: str, chunks: Iterable[list[Record]]) -
     return _append(data_dir, topic, (encode_records(chunk) for chunk in chunks))
 
 
-def _append(data_dir: Path, topic: str, chunks: Iterable[list[bytes]]) -> int:
+def _append(data_dir: Path, topic: str, chunks: Iterable[list[bytes]], partitions: int = 1) -> int:
     log_ = open_log(data_dir)
     count = 0
     try:
+        log_.ensure_topic(TopicConfig(topic, partitions))
         for chunk in chunks:
-            log_.append([AppendEntry(topic, 0, chunk)])
+            placed: dict[int, list[bytes]] = {}
+            for m in chunk:
+                p = 0 if partitions == 1 else partition_for(_asset.decode(m).assetId, partitions)
+                placed.setdefault(p, []).append(m)
+            log_.append([AppendEntry(topic, p, ms) for p, ms in sorted(placed.items())])
             count += len(chunk)
     finally:
         log_.close()

@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bench import core, w2, workloads
 from bench.peers import logic
 from hypothesis import given, settings
@@ -113,11 +114,14 @@ def test_w2_tumbling_average_with_late_records_is_streamcalcs(records: list[Reco
     assert {decode_record(m).attr["windowAggregator"]["calMode"] for m in ours} <= {"onTime", "late"}
 
 
-def test_the_bench_harness_runs_w2_through_the_worker_and_digests_its_outputs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_bench_harness_runs_w2_through_the_workers_and_digests_their_outputs(
+    tmp_path: Path, workers: int
+) -> None:
     jsonl = tmp_path / "w2.jsonl"
     records = workloads.write_jsonl(jsonl, workloads.w2_records(5, 300, 0.05, MINUTE, seed=1))
-    workloads.append_jsonl(tmp_path / "data", w2.IN, jsonl)
-    run = core.run_worker(tmp_path / "data", "w2", w2.PIPELINE, (w2.IN, w2.OUT), keys=5)
+    workloads.append_jsonl(tmp_path / "data", w2.IN, jsonl, workers)
+    run = core.run_worker(tmp_path / "data", "w2", w2.PIPELINE, (w2.IN, w2.OUT), keys=5, workers=workers)
     step = logic.TumblingAvg(MINUTE, MINUTE, "meter", "power_avg1m")
     expected = workloads.Digest.of(peer_outputs(step, jsonl.read_bytes().splitlines()))
     assert run["records"] == records == 1_500
