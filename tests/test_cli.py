@@ -107,6 +107,21 @@ def test_log_create_makes_a_topic_of_n_partitions_that_append_places_records_in_
     assert placed == {a: partition_for(a, 3) for a in assets} and len(set(placed.values())) == 3
 
 
+def run_energy_sum(data_dir: Path, workers: int) -> list[str]:
+    """`streamcalc run` of the example energy-sum pipeline, as a command line of its own process."""
+    return [
+        sys.executable,
+        "-m",
+        "streamcalc.cli",
+        "run",
+        str(EXAMPLES / "energy-sum.json"),
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        str(workers),
+    ]
+
+
 def test_run_refuses_workers_that_cannot_share_a_source_topic(tmp_path: Path) -> None:
     assert (
         cli("log", "create", "MEASURE_POINT_INTERNAL_demo", "--partitions", "3", "--data-dir", str(tmp_path))[
@@ -116,17 +131,7 @@ def test_run_refuses_workers_that_cannot_share_a_source_topic(tmp_path: Path) ->
     )
     # a process of its own: `run` sets signal handlers, which must not outlive it in this one
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streamcalc.cli",
-            "run",
-            str(EXAMPLES / "energy-sum.json"),
-            "--data-dir",
-            str(tmp_path),
-            "--workers",
-            "2",
-        ],
+        run_energy_sum(tmp_path, workers=2),
         capture_output=True,
         text=True,
         timeout=60,
@@ -154,17 +159,7 @@ def test_run_processes_appended_records_and_pauses_on_ctrl_c(tmp_path: Path, wor
     ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamcalc.cli",
-                "run",
-                str(EXAMPLES / "energy-sum.json"),
-                "--data-dir",
-                str(data),
-                "--workers",
-                str(workers),
-            ],
+            run_energy_sum(data, workers),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

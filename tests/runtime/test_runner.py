@@ -15,6 +15,7 @@ from runtime_support import (
     IN,
     OUT,
     STAGE,
+    RunResult,
     fill,
     generate_messages,
     read_all,
@@ -341,6 +342,19 @@ def test_state_in_an_encoding_the_operator_no_longer_reads_is_refused_with_the_w
     log_.close()
 
 
+FEW_COMMITS = RunnerOptions(max_wait_s=0, max_batch_records=300, commit_max_batches=3, commit_interval_s=600)
+"""Up to three batches appended but uncommitted at a time."""
+
+
+def uninterrupted(data_dir: Path, messages: list[bytes]) -> RunResult:
+    """What a run of the sum pipeline over `messages` leaves, nothing going wrong."""
+    log_ = open_log(data_dir)
+    fill(log_, IN, messages)
+    log_.close()
+    run_in_process(data_dir, "p1", sum_pipeline(), max_batch_records=300)
+    return snapshot(data_dir, "p1")
+
+
 class DiskErrorLog(EmbeddedLog):
     """The embedded log on a disk that fails one append (the system edge: a write error)."""
 
@@ -365,11 +379,7 @@ def test_a_failed_append_surfaces_and_recovery_keeps_outputs_exactly_once(
     """Appends run on a thread beside the next batch: a failed one must fail the runner (never
     be lost), and recovery must neither lose nor repeat outputs nor state."""
     messages = generate_messages(3_000, keys=40)
-    log_ = open_log(tmp_path / "reference")
-    fill(log_, IN, messages)
-    log_.close()
-    run_in_process(tmp_path / "reference", "p1", sum_pipeline(), max_batch_records=300)
-    expected = snapshot(tmp_path / "reference", "p1")
+    expected = uninterrupted(tmp_path / "reference", messages)
 
     data = tmp_path / "failing"
     log_ = open_log(data)
@@ -377,8 +387,7 @@ def test_a_failed_append_surfaces_and_recovery_keeps_outputs_exactly_once(
     log_.close()
     failing = DiskErrorLog(data / "log", fail_at)
     store = open_pipeline_state(data, "p1")
-    options = RunnerOptions(max_wait_s=0, max_batch_records=300, commit_max_batches=3, commit_interval_s=600)
-    runner = Runner("p1", build_graph(sum_pipeline()), failing, store, options=options)
+    runner = Runner("p1", build_graph(sum_pipeline()), failing, store, options=FEW_COMMITS)
     runner.recover()
     with pytest.raises(OSError, match="write error"):
         while runner.run_once():
@@ -412,19 +421,14 @@ def test_recovery_waits_for_the_append_in_flight(tmp_path: Path) -> None:
     before it decides what to redo: otherwise the redone batch, reading more input than the
     first try did, would be skipped under the same stamp and its extra outputs lost."""
     messages = generate_messages(3_000, keys=40)
-    log_ = open_log(tmp_path / "reference")
-    fill(log_, IN, messages)
-    log_.close()
-    run_in_process(tmp_path / "reference", "p1", sum_pipeline(), max_batch_records=300)
-    expected = snapshot(tmp_path / "reference", "p1")
+    expected = uninterrupted(tmp_path / "reference", messages)
 
     data = tmp_path / "slow"
     producer = open_log(data)
     fill(producer, IN, messages[:450])
     slow = SlowDiskLog(data / "log")
     store = open_pipeline_state(data, "p1")
-    options = RunnerOptions(max_wait_s=0, max_batch_records=300, commit_max_batches=3, commit_interval_s=600)
-    runner = Runner("p1", build_graph(sum_pipeline()), slow, store, options=options)
+    runner = Runner("p1", build_graph(sum_pipeline()), slow, store, options=FEW_COMMITS)
     runner.recover()
     assert runner.run_once() == 300
     assert runner.run_once() == 150  # its append is in flight

@@ -176,17 +176,22 @@ def test_a_crashed_worker_is_restarted(tmp_path: Path, supervisor: Supervisor) -
     assert info.last_exit_code == -9
 
 
-def test_repeated_failures_end_in_run_error(tmp_path: Path) -> None:
-    log_ = open_log(tmp_path)
-    fill(log_, IN, generate_messages(100, keys=3))
-    log_.close()
-    sup = Supervisor(
-        tmp_path,
+def failing_at_the_first_batch(data_dir: Path) -> Supervisor:
+    """A supervisor whose workers die at their first batch, fast to give up on them."""
+    return Supervisor(
+        data_dir,
         backoff_initial_s=0.01,
         backoff_max_s=0.02,
         max_failures=3,
         worker_env={"STREAMCALC_FAILPOINT": "before_append:1"},
     )
+
+
+def test_repeated_failures_end_in_run_error(tmp_path: Path) -> None:
+    log_ = open_log(tmp_path)
+    fill(log_, IN, generate_messages(100, keys=3))
+    log_.close()
+    sup = failing_at_the_first_batch(tmp_path)
     try:
         sup.start("p1", sum_pipeline(), FAST)
         wait_until(lambda: status(sup) == PipelineStatus.RUN_ERROR, what="RUN_ERROR")
@@ -348,13 +353,7 @@ def test_a_worker_failing_repeatedly_stops_the_others_in_run_error(tmp_path: Pat
     """Only worker 0 has input, so only it reaches its first batch and dies there each time."""
     assets = [a for a in (f"a{i}" for i in range(20)) if partition_for(a, 2) == 0]
     fill_by_asset(tmp_path, [encode_record(record(a, "p", BASE_MS, 1)) for a in assets])
-    sup = Supervisor(
-        tmp_path,
-        backoff_initial_s=0.01,
-        backoff_max_s=0.02,
-        max_failures=3,
-        worker_env={"STREAMCALC_FAILPOINT": "before_append:1"},
-    )
+    sup = failing_at_the_first_batch(tmp_path)
     try:
         sup.start("p1", sum_pipeline(), RunnerOptions(max_wait_s=0.01, workers=2))
         healthy = sup.info("p1").pids[1]  # type: ignore[union-attr]
