@@ -27,7 +27,7 @@ from runtime_support import (
 
 from streamcalc.clock import ManualClock
 from streamcalc.library.simplified_window import SumState
-from streamcalc.log import AppendEntry, ProducerStamp, TopicConfig, open_log
+from streamcalc.log import AppendEntry, ProducerStamp, TopicConfig, open_log, partition_for
 from streamcalc.log.embedded import EmbeddedLog
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record, decode_record, encode_record
@@ -303,6 +303,27 @@ def test_rate_limit_caps_records_per_second(tmp_path: Path) -> None:
     log_.close()
     assert sum(sizes) == 1_000 and max(sizes) <= 200
     assert 4.0 <= clock.monotonic() <= 5.5  # 1,000 records at 200/s after a first full second's burst
+
+
+def test_the_rate_limit_is_the_pipelines_each_worker_reading_its_share(tmp_path: Path) -> None:
+    clock = ManualClock()
+    log_ = open_log(tmp_path, clock=clock)
+    log_.ensure_topic(TopicConfig(IN, 2))
+    assets = [next(a for a in (f"a{i}" for i in range(100)) if partition_for(a, 2) == p) for p in (0, 1)]
+    log_.append(
+        [AppendEntry(IN, p, [encode_record(record(assets[p], "p", BASE_MS, 1))] * 1_000) for p in (0, 1)]
+    )
+    store = open_pipeline_state(tmp_path, "p1")
+    options = RunnerOptions(rate_limit=200, max_wait_s=0, workers=2)
+    workers = [
+        Runner("p1", build_graph(sum_pipeline()), log_, store, options=options, clock=clock, worker=k)
+        for k in (0, 1)
+    ]
+    for runner in workers:
+        runner.recover()
+    assert [max(runner.run_once() for _ in range(3)) for runner in workers] == [100, 100]
+    store.close()
+    log_.close()
 
 
 def window_pipeline() -> dict[str, Any]:

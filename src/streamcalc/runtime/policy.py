@@ -17,7 +17,7 @@ class RunnerOptions:
     max_wait_s: float = 0.05
     """...or when this long has passed since it started waiting for input."""
     rate_limit: float = 0.0
-    """Records per second across all sources (EnOS `kafkaRate`); 0 = unlimited."""
+    """Records per second across all sources and workers (EnOS `kafkaRate`); 0 = unlimited."""
     commit_interval_s: float = 1.0
     """State and offsets commit at most this long after the first uncommitted batch..."""
     commit_max_records: int = 100_000

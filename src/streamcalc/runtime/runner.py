@@ -100,7 +100,8 @@ class Runner:
         self._store = store
         self._opts = options or RunnerOptions()
         self._clock = clock
-        self._limiter = RateLimiter(self._opts.rate_limit, clock)
+        # The rate limit (kafkaRate) is the pipeline's: each of its workers reads an equal share.
+        self._limiter = RateLimiter(self._opts.rate_limit / self._opts.workers, clock)
         self._stop = False
         self._source_of: dict[str, str] = {}  # topic -> source stage
         self._origin_sources = graph.origin_sources

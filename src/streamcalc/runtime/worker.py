@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -56,13 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format=f"%(asctime)s %(levelname)s worker {args.worker} %(name)s: %(message)s"
     )
     spec = read_spec(args.data_dir, args.pipeline_id)
-    options = spec.runner_options
-    # The rate limit (kafkaRate) is the pipeline's: each of its workers reads an equal share.
-    options = replace(options, rate_limit=options.rate_limit / options.workers)
     log_ = open_log(args.data_dir)
     store = open_pipeline_state(args.data_dir, args.pipeline_id)
     runner = Runner(
-        spec.pipelineId, build_graph(spec.definition), log_, store, options=options, worker=args.worker
+        spec.pipelineId,
+        build_graph(spec.definition),
+        log_,
+        store,
+        options=spec.runner_options,
+        worker=args.worker,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
