@@ -19,7 +19,7 @@ from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import AppendEntry, EmbeddedLog, InvalidTopic, TopicConfig, open_log, partition_for
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.records import OriginError, Record, decode_record, encode_record, normalise_origin
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service.catalog import open_catalog
 from streamcalc.state import check_pipeline_id
@@ -44,6 +44,7 @@ def run(
         int,
         typer.Option(
             min=1,
+            max=MAX_WORKERS,
             help="Worker processes per pipeline. A source topic needs a multiple of this many "
             "partitions; a missing one is created with this many.",
         ),

@@ -23,7 +23,7 @@ from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import EmbeddedLog, ResetTarget
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.pipeline.templates import is_template_document
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.spec import read_spec, spec_path
 from streamcalc.runtime.supervisor import PipelineStatus as WorkerStatus
 from streamcalc.runtime.supervisor import Supervisor
@@ -36,8 +36,6 @@ from streamcalc.state import open_pipeline_state
 log = logging.getLogger(__name__)
 LAG_SAMPLES_KEPT = 360
 _META_FIELDS = ("version", "templateType", "templateName", "messageChannel", "desc", "executionMode")
-MAX_WORKERS = 16
-"""The most CUs (worker processes) a standalone start may ask for."""
 
 
 class PipelineService:
