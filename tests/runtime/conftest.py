@@ -31,8 +31,10 @@ def reference(tmp_path: Path) -> Callable[[list[bytes], dict[str, Any]], RunResu
 def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def make(data_dir: Path, pipeline_id: str = "p1", failpoint: str | None = None) -> WorkerProcess:
-        w = WorkerProcess(data_dir, pipeline_id, failpoint)
+    def make(
+        data_dir: Path, pipeline_id: str = "p1", failpoint: str | None = None, worker: int = 0
+    ) -> WorkerProcess:
+        w = WorkerProcess(data_dir, pipeline_id, failpoint, worker)
         started.append(w)
         return w
 

@@ -156,12 +156,14 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 60.0, what: str
 class WorkerProcess:
     """A real worker process (python -m streamcalc.runtime.worker) for one pipeline."""
 
-    def __init__(self, data_dir: Path, pipeline_id: str, failpoint: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, pipeline_id: str, failpoint: str | None = None, worker: int = 0
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if k != "STREAMCALC_FAILPOINT"}
         if failpoint:
             env["STREAMCALC_FAILPOINT"] = failpoint
         self.process = subprocess.Popen(
-            worker_command(data_dir, pipeline_id),
+            worker_command(data_dir, pipeline_id, worker),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

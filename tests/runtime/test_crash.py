@@ -19,8 +19,10 @@ from runtime_support import (
     WorkerProcess,
     committed_offset,
     fill,
+    fill_by_asset,
     generate_messages,
     open_store,
+    per_key,
     prepare,
     snapshot,
     sum_pipeline,
@@ -84,6 +86,64 @@ def test_sigkill_at_each_step_of_a_batch_then_restart(
     wait_until(lambda: committed_offset(data, "p1") == len(messages), what="the restarted worker to catch up")
     assert worker.stop() == 0, worker.output
     assert snapshot(data, "p1") == expected
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_sigkill_of_one_of_two_workers_at_each_step_then_restart(
+    tmp_path: Path, reference: Reference, worker_factory: Callable[..., WorkerProcess], point: str
+) -> None:
+    """Worker 1 of a parallel pipeline dies with batches appended but not committed (or just
+    committed) while worker 0 goes on; restarted, it redoes exactly its own batches."""
+    messages = generate_messages(6_000, keys=50)
+    expected = reference(messages, sum_pipeline())
+    data = tmp_path / "crashed"
+    fill_by_asset(data, messages)
+    options = RunnerOptions(
+        max_batch_records=300,
+        max_wait_s=0.01,
+        commit_max_batches=COMMIT_EVERY,
+        commit_interval_s=600,
+        workers=2,
+    )
+    write_spec(data, "p1", sum_pipeline(), options)
+    other = worker_factory(data, worker=0)
+    crashed = worker_factory(data, failpoint=f"{point}:5", worker=1)
+    assert crashed.wait() == -signal.SIGKILL, crashed.output
+    store = open_store(data)
+    assert store.checkpoint(1).seq == (6 if point == "after_commit" else 3)
+    store.close()
+
+    write_spec(
+        data, "p1", sum_pipeline(), RunnerOptions(max_batch_records=300, commit_interval_s=0.05, workers=2)
+    )
+    restarted = worker_factory(data, worker=1)
+    ends = partition_ends(data)
+    wait_until(lambda: committed_offsets(data)[1] == ends[1], what="the restarted worker to catch up")
+    for w in (other, restarted):  # worker 0 commits what it holds as it stops
+        assert w.stop() == 0, w.output
+    assert committed_offsets(data) == ends
+
+    result = snapshot(data, "p1")
+    assert per_key(result.outputs) == per_key(expected.outputs)
+    assert result.state == expected.state
+    assert len(result.errors) == len(expected.errors)
+
+
+def partition_ends(data_dir: Path) -> dict[int, int]:
+    log_ = open_log(data_dir)
+    try:
+        return {p: log_.end_offset(IN, p) for p in (0, 1)}
+    finally:
+        log_.close()
+
+
+def committed_offsets(data_dir: Path) -> dict[int, int]:
+    store = open_store(data_dir)
+    try:
+        offsets = store.checkpoint().offsets
+        return {p: offsets.get((IN, p), 0) for p in (0, 1)}
+    finally:
+        store.close()
 
 
 def test_random_sigkills_of_a_supervised_worker(tmp_path: Path, reference: Reference) -> None:

@@ -3,6 +3,7 @@ against the same pipeline run by one worker: the same outputs per key, the same 
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import msgspec
@@ -197,7 +198,18 @@ def test_a_worker_scans_only_the_state_of_its_assets(tmp_path: Path) -> None:
     store.close()
 
 
-@pytest.mark.parametrize(("before", "after"), [(2, 1), (1, 2), (2, 3)])
+def recover_alone(data: Path, workers: int, worker: int) -> None:
+    log_ = open_log(data)
+    store = open_pipeline_state(data, "p1")
+    try:
+        options = RunnerOptions(workers=workers)
+        Runner("p1", build_graph(sum_pipeline()), log_, store, options=options, worker=worker).recover()
+    finally:
+        store.close()
+        log_.close()
+
+
+@pytest.mark.parametrize(("before", "after"), [(2, 1), (1, 2), (2, 3), (3, 2)])
 def test_batches_left_by_a_crash_are_redone_only_by_as_many_workers(
     tmp_path: Path, before: int, after: int
 ) -> None:
@@ -210,8 +222,11 @@ def test_batches_left_by_a_crash_are_redone_only_by_as_many_workers(
     run_workers(tmp_path / "many", before, crash=True)
     fill_by_asset(tmp_path / "many", messages[1_500:], 6)
 
-    with pytest.raises(RecoveryError, match=f"of a run with {before} worker\\(s\\) left batches uncommitted"):
-        run_workers(tmp_path / "many", after)
+    for worker in range(after):  # each refuses, whichever the supervisor starts first
+        with pytest.raises(
+            RecoveryError, match=f"of a run with {before} worker\\(s\\) left batches uncommitted"
+        ):
+            recover_alone(tmp_path / "many", after, worker)
     run_workers(tmp_path / "many", before)  # the way out: settle them with as many workers...
     run_workers(tmp_path / "many", after)  # ...then change
 
@@ -223,3 +238,35 @@ def test_batches_left_by_a_crash_are_redone_only_by_as_many_workers(
     assert per_key(read_all(many_log, OUT)) == per_key(read_all(one_log, OUT))
     one_log.close()
     many_log.close()
+
+
+def test_a_merger_of_several_assets_runs_on_one_worker_only(tmp_path: Path) -> None:
+    definition = {
+        "stages": [
+            {"instanceName": "EDHKafkaConsumer_01", "config": {"topic": IN}},
+            {
+                "instanceName": "LatestRecordMerger_01",
+                "config": {
+                    "mergedBy": "orgId",
+                    "cacheExpireMinutes": 5,
+                    "rules": [
+                        {"inputPoint": "m1::p"},
+                        {"inputPoint": "m1::q", "isTrigger": True, "outputPoint": "m1::m"},
+                    ],
+                },
+            },
+            {"instanceName": "EDHKafkaProducer_01", "config": {"topic": OUT}},
+        ]
+    }
+    log_ = open_log(tmp_path)
+    log_.ensure_topic(TopicConfig(IN, 2))
+    store = open_pipeline_state(tmp_path, "p1")
+    with pytest.raises(PipelineError, match="mergedBy orgId merges the records of several assets") as refused:
+        Runner("p1", build_graph(definition), log_, store, options=RunnerOptions(workers=2))
+    assert refused.value.stage == "LatestRecordMerger_01"
+    Runner("p1", build_graph(definition), log_, store, options=RunnerOptions(workers=1))
+    by_asset = copy.deepcopy(definition)
+    by_asset["stages"][1]["config"]["mergedBy"] = "assetId"
+    Runner("p1", build_graph(by_asset), log_, store, options=RunnerOptions(workers=2))
+    store.close()
+    log_.close()

@@ -27,7 +27,7 @@ from runtime_support import (
 
 from streamcalc.clock import ManualClock
 from streamcalc.library.simplified_window import SumState
-from streamcalc.log import AppendEntry, ProducerStamp, TopicConfig, open_log, partition_for
+from streamcalc.log import AppendEntry, ProducerStamp, ReadResult, TopicConfig, open_log, partition_for
 from streamcalc.log.embedded import EmbeddedLog
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record, decode_record, encode_record
@@ -322,6 +322,8 @@ def test_the_rate_limit_is_the_pipelines_each_worker_reading_its_share(tmp_path:
     for runner in workers:
         runner.recover()
     assert [max(runner.run_once() for _ in range(3)) for runner in workers] == [100, 100]
+    for runner in workers:
+        runner.flush()
     store.close()
     log_.close()
 
@@ -425,6 +427,50 @@ def test_a_failed_append_surfaces_and_recovery_keeps_outputs_exactly_once(
 
     assert failing.appends > fail_at
     assert snapshot(data, "p1") == expected
+
+
+class ReadErrorLog(EmbeddedLog):
+    """The embedded log on a disk that fails one read (the system edge: a read error)."""
+
+    def __init__(self, path: Path, fail_at: int) -> None:
+        super().__init__(path)
+        self.reads = 0
+        self._fail_at = fail_at
+
+    def read(
+        self, topic: str, partition: int, offset: int, max_messages: int, until: int | None = None
+    ) -> ReadResult:
+        self.reads += 1
+        if self.reads == self._fail_at:
+            raise OSError(errno.EIO, "read error")
+        return super().read(topic, partition, offset, max_messages, until)
+
+
+def test_a_failed_read_fails_the_runner_until_it_recovers(tmp_path: Path) -> None:
+    """A read fails while the previous batch's append is in flight: the runner must wait for it
+    and refuse to go on until `recover()`, which then loses and repeats nothing."""
+    messages = generate_messages(3_000, keys=40)
+    expected = uninterrupted(tmp_path / "reference", messages)
+    producer = open_log(tmp_path / "data")
+    fill(producer, IN, messages)
+    failing = ReadErrorLog(tmp_path / "data" / "log", fail_at=4)
+    store = open_pipeline_state(tmp_path / "data", "p1")
+    runner = Runner("p1", build_graph(sum_pipeline()), failing, store, options=FEW_COMMITS)
+    runner.recover()
+    with pytest.raises(OSError, match="read error"):
+        while runner.run_once():
+            pass
+    with pytest.raises(RecoveryError, match="recover"):
+        runner.run_once()
+    runner.recover()
+    while runner.run_once():
+        pass
+    runner.flush()
+    store.close()
+    failing.close()
+    producer.close()
+
+    assert snapshot(tmp_path / "data", "p1") == expected
 
 
 class SlowDiskLog(EmbeddedLog):

@@ -120,6 +120,9 @@ class OperatorType(Generic[C]):
     shared_state: SharedState | None = None
     """When set, `ctx.state` is this pipeline-wide state; a stateful type keeps its state there
     (its state_type must be the shared one), a stateless type only reads it."""
+    across_assets: Callable[[C], str | None] | None = None
+    """Why a config's state keys group records of several assets (None: they do not). Each
+    worker of a parallel pipeline owns some assets only, so such a stage runs on one worker."""
 
     def state_binding(self, stage: str) -> tuple[str, type[msgspec.Struct]] | None:
         """(its name in the pipeline's state store, its type) of the state a stage of this type

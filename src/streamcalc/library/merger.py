@@ -193,5 +193,10 @@ LATEST_RECORD_MERGER = register_operator(
         state_kind="record",
         state_type=MergedGroup,
         state_view=merged_group_item,
+        across_assets=lambda c: (
+            None
+            if c.mergedBy == "assetId"
+            else f"mergedBy {c.mergedBy} merges the records of several assets into one group"
+        ),
     )
 )

@@ -26,10 +26,11 @@ class Appender:
     def start(self, entries: Sequence[AppendEntry], stamp: ProducerStamp) -> None:
         """Append on a thread; the one before must have been waited for."""
         assert self._thread is None, "one append in flight at most"
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=self._append, args=(entries, stamp), name=f"append-{stamp.producer_id}", daemon=True
         )
-        self._thread.start()
+        thread.start()  # kept only once started: a thread that never ran has nothing to wait for
+        self._thread = thread
 
     def wait(self) -> None:
         """Return once nothing is in flight; raises what the last append raised."""

@@ -37,7 +37,7 @@ from streamcalc.runtime.executor import BatchResult, StageExecutor
 from streamcalc.runtime.keyed_state import StageState
 from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.ratelimit import RateLimiter
-from streamcalc.runtime.share import Share
+from streamcalc.runtime.share import Share, check_shareable, producer_id
 from streamcalc.state import Checkpoint, StateStore
 
 log = logging.getLogger(__name__)
@@ -123,20 +123,11 @@ class Runner:
             assert isinstance(sink, ProducerConfig), "graph validation binds destinations to ProducerConfig"
             self._sinks[node.name] = (sink.topic, log_.ensure_topic(TopicConfig(sink.topic)).partitions)
         self._error_topic = log_.ensure_topic(TopicConfig(error_topic(pipeline_id))).name
-        self._share = Share(
-            worker,
-            self._opts.workers,
-            {topic: log_.ensure_topic(TopicConfig(topic)).partitions for topic in self._source_of},
-        )
-        for topic, partitions in self._share.unshareable.items():
-            raise PipelineError(
-                f"topic {topic} has {partitions} partition(s), which {self._opts.workers} workers cannot "
-                f"share: give it a multiple of {self._opts.workers}",
-                self._source_of[topic],
-                "config.topic",
-            )
+        partitions = {topic: log_.ensure_topic(TopicConfig(topic)).partitions for topic in self._source_of}
+        self._share = Share(worker, self._opts.workers, partitions)
+        check_shareable(graph, partitions, self._opts.workers)
         self._worker = worker
-        self._producer_id = self._share.producer_id(pipeline_id)
+        self._producer_id = producer_id(pipeline_id, worker)
         self._source_tps = self._share.partitions
         self._states: dict[str, StageState] = {}  # by name in the store: shared states once
         self._versions: dict[str, tuple[str, int]] = {}  # by name in the store: (operator, version)
@@ -204,10 +195,15 @@ class Runner:
         outputs are in the log once the next `run_once`, or `flush`, returns.
         """
         self._require_recovered()
-        reads = self._poll()
-        seq = (self._uncommitted[-1].seq if self._uncommitted else self._checkpoint.seq) + 1
-        now_ms = self._now_ms = max(self._now_ms, self._clock.wall_ms())
-        consumed = self._process(reads, seq, now_ms) if reads or self._executor.due(now_ms) else 0
+        try:
+            reads = self._poll()
+            seq = (self._uncommitted[-1].seq if self._uncommitted else self._checkpoint.seq) + 1
+            now_ms = self._now_ms = max(self._now_ms, self._clock.wall_ms())
+            due = bool(reads) or self._executor.due(now_ms)
+        except BaseException:
+            self._discard_cache()
+            raise
+        consumed = self._process(reads, seq, now_ms) if due else 0
         if not reads:  # idle: what was processed is in the log when this returns
             self._await_append()
         elapsed = self._clock.monotonic() - self._oldest_uncommitted
@@ -368,34 +364,36 @@ class Runner:
     def _pending_batches(self, cp: Checkpoint) -> list[_BatchRanges]:
         """Batches whose outputs may be in the log though the store never committed them.
 
-        Only a pipeline of as many workers can redo them. So worker 0 also looks for batches
-        left by workers this pipeline no longer has, and every worker refuses batches made by
-        another number of workers, rather than process input twice."""
-        batches = self._newest_uncommitted(self._producer_id, cp.seq)
-        workers = self._opts.workers
-        if batches and batches[-1].workers != workers:
-            raise self._settle_first(self._worker, batches[-1].workers)
-        if self._worker == 0:
-            for k in range(workers, MAX_WORKERS):
-                left = self._newest_uncommitted(f"{self.pipeline_id}#{k}", self._store.checkpoint(k).seq)
-                if left:
-                    raise self._settle_first(k, left[-1].workers)
-        if batches and batches[0].seq != cp.seq + 1:
+        Only a pipeline of as many workers can redo them, each worker over its partitions. So
+        every worker looks at the batches any worker may have left, its own to redo and the
+        others' to check, and refuses batches made by another number of workers rather than
+        process input twice."""
+        mine: list[_BatchRanges] = []
+        for k in range(MAX_WORKERS):
+            stamp = self._newest_stamp(producer_id(self.pipeline_id, k))
+            if stamp is None or stamp.seq <= (cp.seq if k == self._worker else self._store.checkpoint(k).seq):
+                continue
+            batches = _stamp_meta.decode(stamp.meta)
+            if batches[-1].workers != self._opts.workers:
+                raise self._settle_first(k, batches[-1].workers)
+            if k == self._worker:
+                mine = batches
+        if mine and mine[0].seq != cp.seq + 1:
             raise RecoveryError(
-                f"pipeline {self.pipeline_id}: the log holds batches {batches[0].seq}..{batches[-1].seq} "
+                f"pipeline {self.pipeline_id}: the log holds batches {mine[0].seq}..{mine[-1].seq} "
                 f"but state is committed up to batch {cp.seq}"
             )
-        return batches
+        return mine
 
-    def _newest_uncommitted(self, producer_id: str, committed: int) -> list[_BatchRanges]:
-        """The batches a producer's newest stamp lists when it is newer than `committed`."""
+    def _newest_stamp(self, producer: str) -> ProducerStamp | None:
+        """A producer's newest stamp across the pipeline's destinations and error lane."""
         newest: ProducerStamp | None = None
         for topic, partitions in [*self._sinks.values(), (self._error_topic, 1)]:
             for partition in range(partitions):
-                stamp = self._log.producer(topic, partition, producer_id)
-                if stamp is not None and stamp.seq > committed and (newest is None or stamp.seq > newest.seq):
+                stamp = self._log.producer(topic, partition, producer)
+                if stamp is not None and (newest is None or stamp.seq > newest.seq):
                     newest = stamp
-        return [] if newest is None else _stamp_meta.decode(newest.meta)
+        return newest
 
     def _settle_first(self, worker: int, workers: int) -> RecoveryError:
         return RecoveryError(

@@ -5,8 +5,47 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import TopicPartition, partition_for
+from streamcalc.pipeline import PipelineError, StageGraph
 from streamcalc.records import Record
+
+
+def source_topics(graph: StageGraph) -> list[tuple[str, str]]:
+    """(stage, topic) of each source of `graph`."""
+    sources = []
+    for node in graph.sources:
+        assert isinstance(node.config, ConsumerConfig), "graph validation binds sources to ConsumerConfig"
+        sources.append((node.name, node.config.topic))
+    return sources
+
+
+def producer_id(pipeline_id: str, worker: int) -> str:
+    """The id a worker stamps its appends with. Worker 0 stamps as the pipeline, so a pipeline's
+    stamps keep their id across a change to one worker or more."""
+    return pipeline_id if worker == 0 else f"{pipeline_id}#{worker}"
+
+
+def check_shareable(graph: StageGraph, partitions: Mapping[str, int], workers: int) -> None:
+    """Refuse (`PipelineError`, naming the stage) a pipeline that `workers` workers cannot run:
+    a source topic (of `partitions[topic]` partitions) they cannot share, or a stage whose state
+    groups several assets."""
+    if workers == 1:
+        return
+    for stage, topic in source_topics(graph):
+        if partitions[topic] % workers:
+            raise PipelineError(
+                f"topic {topic} has {partitions[topic]} partition(s), which {workers} workers cannot "
+                f"share: give it a multiple of {workers}",
+                stage,
+                "config.topic",
+            )
+    for node in graph.nodes:
+        across = node.op.across_assets
+        if across is not None and (why := across(node.config)) is not None:
+            raise PipelineError(
+                f"{why}, which only a pipeline of one worker keeps together", node.name, "config"
+            )
 
 
 class Share:
@@ -19,16 +58,9 @@ class Share:
             raise ValueError(f"worker {worker} of {workers}: a worker is numbered from 0 to workers - 1")
         self.worker, self.workers = worker, workers
         self._partitions = partitions
-        self.unshareable = {topic: n for topic, n in partitions.items() if n % workers}
-        """Sources `workers` cannot share, with their partitions: a runner refuses them."""
         self.partitions: list[TopicPartition] = [
             (topic, p) for topic, n in partitions.items() for p in range(worker, n, workers)
         ]
-
-    def producer_id(self, pipeline_id: str) -> str:
-        """Worker 0 stamps as the pipeline, so a pipeline's stamps keep their id across a change
-        to one worker or more."""
-        return pipeline_id if self.worker == 0 else f"{pipeline_id}#{self.worker}"
 
     def owns(self) -> Callable[[str], bool] | None:
         """Whether this worker owns an asset's state (None with one worker: it owns all)."""

@@ -32,10 +32,10 @@ from typing import Any
 
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
-from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import ResetTarget, TopicConfig, TopicPartition, open_log
-from streamcalc.pipeline import PipelineError, StageGraph, build_graph
+from streamcalc.pipeline import StageGraph, build_graph
 from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.share import check_shareable, source_topics
 from streamcalc.runtime.spec import read_spec, write_spec
 from streamcalc.runtime.worker import worker_command
 from streamcalc.state import check_pipeline_id, open_pipeline_state
@@ -214,7 +214,7 @@ class Supervisor:
                 raise LifecycleError(pipeline_id, "reset the offsets of", status)
             graph = build_graph(definition or read_spec(self._data_dir, pipeline_id).definition)
             offsets: dict[TopicPartition, int] = {}
-            for _, topic in _sources(graph):
+            for _, topic in source_topics(graph):
                 config = self._log.ensure_topic(TopicConfig(topic))
                 for p in range(config.partitions):
                     offsets[(topic, p)] = (
@@ -248,18 +248,14 @@ class Supervisor:
     # internals (called without the lock)
 
     def _share_sources(self, graph: StageGraph, workers: int) -> None:
-        """Worker k reads the source partitions p % workers == k: a source topic needs a
-        multiple of `workers` partitions. Checked here, not only by each worker's runner, so
-        a start that cannot run fails at once instead of ending in RUN_ERROR."""
-        for stage, topic in _sources(graph):
-            partitions = self._log.ensure_topic(TopicConfig(topic, partitions=workers)).partitions
-            if partitions % workers:
-                raise PipelineError(
-                    f"topic {topic} has {partitions} partition(s), which {workers} workers cannot "
-                    f"share: give it a multiple of {workers}",
-                    stage,
-                    "config.topic",
-                )
+        """Create missing source topics with a partition per worker, then refuse what the
+        workers cannot run (`check_shareable`): here as well as in each worker's runner, so a
+        start that cannot run fails at once instead of ending in RUN_ERROR."""
+        partitions = {
+            topic: self._log.ensure_topic(TopicConfig(topic, partitions=workers)).partitions
+            for _, topic in source_topics(graph)
+        }
+        check_shareable(graph, partitions, workers)
 
     def _halt(self, managed: _Managed, timeout_s: float) -> None:
         """Stop the workers of `managed` (see `_terminate`); called without the lock."""
@@ -362,15 +358,6 @@ class Supervisor:
                 delay,
             )
             worker.restart_at = now + delay
-
-
-def _sources(graph: StageGraph) -> list[tuple[str, str]]:
-    """(stage, topic) of each source of `graph`."""
-    sources = []
-    for node in graph.sources:
-        assert isinstance(node.config, ConsumerConfig), "graph validation binds sources to ConsumerConfig"
-        sources.append((node.name, node.config.topic))
-    return sources
 
 
 def _terminate(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
