@@ -378,21 +378,30 @@ def uninterrupted(data_dir: Path, messages: list[bytes]) -> RunResult:
     return snapshot(data_dir, "p1")
 
 
-class DiskErrorLog(EmbeddedLog):
-    """The embedded log on a disk that fails one append (the system edge: a write error)."""
+class FailingDiskLog(EmbeddedLog):
+    """The embedded log on a disk that fails the nth append or read (the system edge: an I/O error)."""
 
-    def __init__(self, path: Path, fail_at: int) -> None:
+    def __init__(self, path: Path, *, append_fails_at: int = 0, read_fails_at: int = 0) -> None:
         super().__init__(path)
-        self.appends = 0
-        self._fail_at = fail_at
+        self.calls = {"append": 0, "read": 0}
+        self._fails_at = {"append": append_fails_at, "read": read_fails_at}
+
+    def _count(self, call: str) -> None:
+        self.calls[call] += 1
+        if self.calls[call] == self._fails_at[call]:
+            raise OSError(errno.EIO, f"{call} error")
 
     def append(
         self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None
     ) -> list[int | None]:
-        self.appends += 1
-        if self.appends == self._fail_at:
-            raise OSError(errno.EIO, "write error")
+        self._count("append")
         return super().append(entries, producer)
+
+    def read(
+        self, topic: str, partition: int, offset: int, max_messages: int, until: int | None = None
+    ) -> ReadResult:
+        self._count("read")
+        return super().read(topic, partition, offset, max_messages, until)
 
 
 @pytest.mark.parametrize("fail_at", [1, 4, 7])
@@ -408,11 +417,11 @@ def test_a_failed_append_surfaces_and_recovery_keeps_outputs_exactly_once(
     log_ = open_log(data)
     fill(log_, IN, messages)
     log_.close()
-    failing = DiskErrorLog(data / "log", fail_at)
+    failing = FailingDiskLog(data / "log", append_fails_at=fail_at)
     store = open_pipeline_state(data, "p1")
     runner = Runner("p1", build_graph(sum_pipeline()), failing, store, options=FEW_COMMITS)
     runner.recover()
-    with pytest.raises(OSError, match="write error"):
+    with pytest.raises(OSError, match="append error"):
         while runner.run_once():
             pass
         runner.flush()
@@ -425,25 +434,8 @@ def test_a_failed_append_surfaces_and_recovery_keeps_outputs_exactly_once(
     store.close()
     failing.close()
 
-    assert failing.appends > fail_at
+    assert failing.calls["append"] > fail_at
     assert snapshot(data, "p1") == expected
-
-
-class ReadErrorLog(EmbeddedLog):
-    """The embedded log on a disk that fails one read (the system edge: a read error)."""
-
-    def __init__(self, path: Path, fail_at: int) -> None:
-        super().__init__(path)
-        self.reads = 0
-        self._fail_at = fail_at
-
-    def read(
-        self, topic: str, partition: int, offset: int, max_messages: int, until: int | None = None
-    ) -> ReadResult:
-        self.reads += 1
-        if self.reads == self._fail_at:
-            raise OSError(errno.EIO, "read error")
-        return super().read(topic, partition, offset, max_messages, until)
 
 
 def test_a_failed_read_fails_the_runner_until_it_recovers(tmp_path: Path) -> None:
@@ -453,7 +445,7 @@ def test_a_failed_read_fails_the_runner_until_it_recovers(tmp_path: Path) -> Non
     expected = uninterrupted(tmp_path / "reference", messages)
     producer = open_log(tmp_path / "data")
     fill(producer, IN, messages)
-    failing = ReadErrorLog(tmp_path / "data" / "log", fail_at=4)
+    failing = FailingDiskLog(tmp_path / "data" / "log", read_fails_at=4)
     store = open_pipeline_state(tmp_path / "data", "p1")
     runner = Runner("p1", build_graph(sum_pipeline()), failing, store, options=FEW_COMMITS)
     runner.recover()
