@@ -404,24 +404,24 @@ class FailingDiskLog(EmbeddedLog):
         return super().read(topic, partition, offset, max_messages, until)
 
 
-@pytest.mark.parametrize("fail_at", [1, 4, 7])
-def test_a_failed_append_surfaces_and_recovery_keeps_outputs_exactly_once(
-    tmp_path: Path, fail_at: int
+@pytest.mark.parametrize(("call", "fails_at"), [("append", 1), ("append", 4), ("append", 7), ("read", 4)])
+def test_a_failed_append_or_read_fails_the_runner_and_recovery_keeps_outputs_exactly_once(
+    tmp_path: Path, call: str, fails_at: int
 ) -> None:
-    """Appends run on a thread beside the next batch: a failed one must fail the runner (never
-    be lost), and recovery must neither lose nor repeat outputs nor state."""
+    """Appends run on a thread beside the next batch: a failed one, or a failed read while one
+    is in flight, must fail the runner (never be lost) until `recover()`, which must neither
+    lose nor repeat outputs nor state."""
     messages = generate_messages(3_000, keys=40)
     expected = uninterrupted(tmp_path / "reference", messages)
-
     data = tmp_path / "failing"
     log_ = open_log(data)
     fill(log_, IN, messages)
     log_.close()
-    failing = FailingDiskLog(data / "log", append_fails_at=fail_at)
+    failing = FailingDiskLog(data / "log", **{f"{call}_fails_at": fails_at})
     store = open_pipeline_state(data, "p1")
     runner = Runner("p1", build_graph(sum_pipeline()), failing, store, options=FEW_COMMITS)
     runner.recover()
-    with pytest.raises(OSError, match="append error"):
+    with pytest.raises(OSError, match=f"{call} error"):
         while runner.run_once():
             pass
         runner.flush()
@@ -434,35 +434,8 @@ def test_a_failed_append_surfaces_and_recovery_keeps_outputs_exactly_once(
     store.close()
     failing.close()
 
-    assert failing.calls["append"] > fail_at
+    assert failing.calls[call] > fails_at
     assert snapshot(data, "p1") == expected
-
-
-def test_a_failed_read_fails_the_runner_until_it_recovers(tmp_path: Path) -> None:
-    """A read fails while the previous batch's append is in flight: the runner must wait for it
-    and refuse to go on until `recover()`, which then loses and repeats nothing."""
-    messages = generate_messages(3_000, keys=40)
-    expected = uninterrupted(tmp_path / "reference", messages)
-    producer = open_log(tmp_path / "data")
-    fill(producer, IN, messages)
-    failing = FailingDiskLog(tmp_path / "data" / "log", read_fails_at=4)
-    store = open_pipeline_state(tmp_path / "data", "p1")
-    runner = Runner("p1", build_graph(sum_pipeline()), failing, store, options=FEW_COMMITS)
-    runner.recover()
-    with pytest.raises(OSError, match="read error"):
-        while runner.run_once():
-            pass
-    with pytest.raises(RecoveryError, match="recover"):
-        runner.run_once()
-    runner.recover()
-    while runner.run_once():
-        pass
-    runner.flush()
-    store.close()
-    failing.close()
-    producer.close()
-
-    assert snapshot(tmp_path / "data", "p1") == expected
 
 
 class SlowDiskLog(EmbeddedLog):
