@@ -128,7 +128,7 @@ class Runner:
         check_shareable(graph, partitions, self._opts.workers)
         self._worker = worker
         self._producer_id = producer_id(pipeline_id, worker)
-        self._source_tps = self._share.partitions
+        self._source_tps = self._share.reads
         self._states: dict[str, StageState] = {}  # by name in the store: shared states once
         self._versions: dict[str, tuple[str, int]] = {}  # by name in the store: (operator, version)
         stage_states: dict[str, StageState] = {}

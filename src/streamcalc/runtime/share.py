@@ -58,7 +58,7 @@ class Share:
             raise ValueError(f"worker {worker} of {workers}: a worker is numbered from 0 to workers - 1")
         self.worker, self.workers = worker, workers
         self._partitions = partitions
-        self.partitions: list[TopicPartition] = [
+        self.reads: list[TopicPartition] = [  # the source partitions this worker reads
             (topic, p) for topic, n in partitions.items() for p in range(worker, n, workers)
         ]
 
