@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -323,6 +326,51 @@ def test_pause_is_a_barrier_for_every_worker(tmp_path: Path, supervisor: Supervi
     assert outputs(tmp_path) == sum(done)
     time.sleep(0.3)
     assert committed(tmp_path) == done and outputs(tmp_path) == sum(done)
+
+
+SERVICE = """
+import json, sys, time
+from pathlib import Path
+from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.supervisor import Supervisor
+
+sup = Supervisor(Path(sys.argv[1]))
+options = RunnerOptions(max_batch_records=500, max_wait_s=0.01, rate_limit=10_000, workers=2)
+sup.start("p1", json.loads(sys.argv[2]), options)
+print(json.dumps(sup.info("p1").pids), flush=True)
+time.sleep(600)
+"""
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's new parent may be slow to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_whose_service_is_killed_pause_themselves(tmp_path: Path) -> None:
+    """A service killed with -9 cannot pause its workers: each notices it is orphaned, commits
+    what it did and exits, instead of running on beside the workers a restart would start."""
+    fill_by_asset(tmp_path, [encode_record(record(f"a{i % 10}", "p", BASE_MS + i, 1)) for i in range(40_000)])
+    service = subprocess.Popen(
+        [sys.executable, "-c", SERVICE, str(tmp_path), json.dumps(sum_pipeline(window_unit="day"))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert service.stdout is not None
+        pids = json.loads(service.stdout.readline())
+        wait_until(lambda: min(committed(tmp_path)) > 0, what="a commit of each worker")
+    finally:
+        service.kill()
+        service.communicate()
+
+    wait_until(lambda: not any(map(running, pids)), timeout_s=20, what="the orphaned workers to exit")
+    done = committed(tmp_path)
+    assert sum(done) < 40_000  # they stopped in the middle of the input
+    assert outputs(tmp_path) == sum(done)  # and committed all they had done
 
 
 def test_a_killed_worker_is_restarted_alone_and_the_result_is_exact(

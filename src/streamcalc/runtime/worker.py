@@ -1,5 +1,6 @@
 """The worker process: runs worker K of a pipeline (its share of the source partitions; all of
-them with one worker) until SIGTERM, then exits after a clean commit.
+them with one worker) until SIGTERM, or until the process that started it is gone, then exits
+after a clean commit.
 
 `python -m streamcalc.runtime.worker --data-dir D --pipeline-id P [--worker K]`. Exit status
 0 means stopped on request with everything committed; anything else is a failure the
@@ -14,6 +15,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -28,6 +31,9 @@ GC_GEN0_THRESHOLD = 100_000
 attrs, alive until the batch is encoded), freed by reference counting: the default 700 made
 the cyclic GC a third of the data-path time in `make bench`, 10,000 still a tenth of the
 sliding aggregator's."""
+
+
+PARENT_CHECK_S = 0.2
 
 
 def worker_command(data_dir: Path, pipeline_id: str, worker: int = 0) -> list[str]:
@@ -71,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    threading.Thread(target=_stop_when_orphaned, args=(runner,), name="parent-watch", daemon=True).start()
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
     try:
@@ -82,6 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
         log_.close()
     return 0
+
+
+def _stop_when_orphaned(runner: Runner) -> None:
+    """Pause (commit and exit) once the process that started this worker is gone: a service
+    killed with -9 must not leave workers running beside those its restart starts."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    logging.getLogger(__name__).warning("the process that started this worker (%d) is gone; pausing", parent)
+    runner.request_stop()
 
 
 def _exit_now(code: int) -> None:
