@@ -126,7 +126,6 @@ class Runner:
         partitions = {topic: log_.ensure_topic(TopicConfig(topic)).partitions for topic in self._source_of}
         self._share = Share(worker, self._opts.workers, partitions)
         check_shareable(graph, partitions, self._opts.workers)
-        self._worker = worker
         self._producer_id = producer_id(pipeline_id, worker)
         self._source_tps = self._share.reads
         self._states: dict[str, StageState] = {}  # by name in the store: shared states once
@@ -168,7 +167,7 @@ class Runner:
         self._check_state_versions()
         self._uncommitted, self._uncommitted_records = [], 0
         self._recovered = True
-        cp = self._store.checkpoint(self._worker)
+        cp = self._store.checkpoint(self._share.worker)
         mine = set(self._source_tps)  # a commit writes this worker's offsets only
         cp = self._checkpoint = Checkpoint(
             cp.seq, cp.generation, {tp: o for tp, o in cp.offsets.items() if tp in mine}
@@ -230,7 +229,7 @@ class Runner:
         self._await_append()  # state never commits ahead of the outputs it produced
         try:
             writes = {name: state.drain() for name, state in self._states.items()}
-            self._store.commit(writes, self._checkpoint, new, self._worker)
+            self._store.commit(writes, self._checkpoint, new, self._share.worker)
         except BaseException:
             self._discard_cache()
             raise
@@ -371,18 +370,20 @@ class Runner:
         mine: list[_BatchRanges] = []
         for k in range(MAX_WORKERS):
             stamp = self._newest_stamp(producer_id(self.pipeline_id, k))
-            if stamp is None or stamp.seq <= (cp.seq if k == self._worker else self._store.checkpoint(k).seq):
+            if stamp is None or stamp.seq <= (
+                cp.seq if k == self._share.worker else self._store.checkpoint(k).seq
+            ):
                 continue
             batches = _stamp_meta.decode(stamp.meta)
             if batches[-1].workers != self._opts.workers:
                 raise self._settle_first(k, batches[-1].workers)
-            if k == self._worker:
+            if k == self._share.worker:
+                if batches[0].seq != cp.seq + 1 or batches[-1].seq != stamp.seq:
+                    raise RecoveryError(
+                        f"pipeline {self.pipeline_id}: the log holds batches {batches[0].seq}..{stamp.seq} "
+                        f"but state is committed up to batch {cp.seq}"
+                    )
                 mine = batches
-        if mine and mine[0].seq != cp.seq + 1:
-            raise RecoveryError(
-                f"pipeline {self.pipeline_id}: the log holds batches {mine[0].seq}..{mine[-1].seq} "
-                f"but state is committed up to batch {cp.seq}"
-            )
         return mine
 
     def _newest_stamp(self, producer: str) -> ProducerStamp | None:
