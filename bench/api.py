@@ -24,7 +24,7 @@ from bench.core import PIPELINE, RESULTS, STAGE
 from bench.table import Row
 from streamcalc.client import StreamcalcClient
 from streamcalc.library.simplified_window import SumState, Window
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 RUNS = 20
 ORG, KEY, SECRET = "bench", "bench-app-key", "bench-app-secret"

@@ -23,11 +23,12 @@ from typing import Any
 from bench import workloads
 from bench.peers import flink
 from bench.table import Row
-from streamcalc.log import TopicConfig, open_log
+from streamcalc.log import TopicConfig
+from streamcalc.log.embedded import open_log
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.spec import write_spec
 from streamcalc.runtime.worker import worker_command
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 RESULTS = Path(__file__).parent / "results"
 RECORDS, KEYS, SEED = 1_000_000, 100_000, 20261124

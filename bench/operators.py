@@ -21,13 +21,14 @@ from typing import Any
 
 from bench.core import RESULTS
 from bench.table import Row
-from streamcalc.log import AppendEntry, TopicConfig, open_log, partition_for
+from streamcalc.log import AppendEntry, TopicConfig, partition_for
+from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, encode_records
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.runner import Runner
 from streamcalc.runtime.worker import GC_GEN0_THRESHOLD
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 RECORDS, KEYS, SEED = 200_000, 10_000, 3
 IN, OUT = "MEASURE_POINT_INTERNAL_ops", "MEASURE_POINT_CAL_ops"

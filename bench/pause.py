@@ -32,9 +32,9 @@ from bench.core import IN, KEYS, OUT, PIPELINE, RESULTS, SEED
 from bench.scaling import write_input
 from bench.table import Row
 from streamcalc.client import StreamcalcClient
-from streamcalc.log import open_log
+from streamcalc.log.embedded import open_log
 from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 RUNS = 12
 BACKLOG = 4_000_000

@@ -40,7 +40,7 @@ from streamcalc.runtime.keyed_state import DEFAULT_MAX_CACHED_KEYS
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.spec import write_spec
 from streamcalc.runtime.worker import worker_command
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 KEYS = (10_000, 100_000, 1_000_000, 10_000_000)
 BATCHES = (100, 1_000, 10_000)

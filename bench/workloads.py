@@ -16,7 +16,8 @@ from pathlib import Path
 
 import msgspec
 
-from streamcalc.log import AppendEntry, TopicConfig, open_log, partition_for
+from streamcalc.log import AppendEntry, TopicConfig, partition_for
+from streamcalc.log.embedded import open_log
 from streamcalc.records import Record, encode_records
 
 T0_MS = 1_767_225_600_000

@@ -11,7 +11,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from streamcalc.cli import app
-from streamcalc.service.catalog import Account, open_catalog
+from streamcalc.catalog import Account
+from streamcalc.catalog.sqlite import open_catalog
 
 runner = CliRunner()
 

@@ -16,13 +16,14 @@ from rich.table import Table
 
 from streamcalc.cli_api import register as register_api_commands
 from streamcalc.library.io import ConsumerConfig
-from streamcalc.log import AppendEntry, EmbeddedLog, InvalidTopic, TopicConfig, open_log, partition_for
+from streamcalc.log import AppendEntry, InvalidTopic, TopicConfig, partition_for
+from streamcalc.log.embedded import EmbeddedLog, open_log
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.records import OriginError, Record, decode_record, encode_record, normalise_origin
 from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.supervisor import Supervisor
-from streamcalc.service.catalog import open_catalog
-from streamcalc.state import check_pipeline_id
+from streamcalc.catalog.sqlite import open_catalog
+from streamcalc.ids import check_pipeline_id
 
 app = typer.Typer(no_args_is_help=True, help="Stream processing for IoT measurement points.")
 log_app = typer.Typer(no_args_is_help=True, help="Topics of the embedded log of a data dir.")

@@ -15,12 +15,12 @@ from bench.peers import logic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamcalc.log import open_log
+from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_records
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.runner import Runner
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 MINUTE = 60_000
 

@@ -10,7 +10,8 @@ import msgspec
 
 from streamcalc.library import KeyedState, OperatorType
 from streamcalc.library.base import Operator
-from streamcalc.log import AppendEntry, open_log
+from streamcalc.log import AppendEntry
+from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
@@ -18,7 +19,7 @@ from streamcalc.runtime.keyed_state import StageState
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.runner import Runner
 from streamcalc.service.stage_state import StateRequest, get_items, stateful_stage
-from streamcalc.state import LmdbStateStore, open_pipeline_state
+from streamcalc.state.lmdb import LmdbStateStore, open_pipeline_state
 
 IN, OUT = "MEASURE_POINT_INTERNAL_o1", "MEASURE_POINT_CAL_o1"
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z

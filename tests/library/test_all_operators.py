@@ -19,7 +19,7 @@ from library_support import BASE_MS, RecordingContext, rec
 from streamcalc.library import OperatorType, get_operator, operator_names
 from streamcalc.records import Record
 from streamcalc.runtime.keyed_state import StageState
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 P, Q = (
     {"inputPoint": "m1::p", "outputPoint": "m1::p_out"},

@@ -14,7 +14,7 @@ from streamcalc.library.capture import RecordRestorerConfig
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.service.errors import ApiError
 from streamcalc.service.stage_state import state_name, stateful_stage
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 T = BASE_MS
 RESTORE_P = {"inputPoint": "m1::trig", "restorePoint": "m1::p", "outputPoint": "m1::p_restored"}

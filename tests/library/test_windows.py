@@ -19,7 +19,7 @@ from streamcalc.library.windows import (
     SlidingWindowConfig,
 )
 from streamcalc.records import Record
-from streamcalc.state import LmdbStateStore
+from streamcalc.state.lmdb import LmdbStateStore
 
 ISSUE_CONFIG: dict[str, Any] = {
     "latencyMinutes": 0,

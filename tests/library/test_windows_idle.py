@@ -29,7 +29,7 @@ from window_testkit import (
 from streamcalc.library.window_state import state_item
 from streamcalc.library.windows import FixedWindowConfig, SlidingWindowConfig
 from streamcalc.records import Record
-from streamcalc.state import LmdbStateStore
+from streamcalc.state.lmdb import LmdbStateStore
 
 _stages = itertools.count()
 NOW = 1_800_000_000_000  # processing time, far from the event times on purpose

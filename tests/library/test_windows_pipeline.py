@@ -15,11 +15,11 @@ from runtime_support import IN, OUT, fill, read_all, run_in_process
 from window_testkit import BASE_MS, at, rec
 
 import streamcalc.library.windows  # noqa: F401  registers the operators
-from streamcalc.log import open_log
+from streamcalc.log.embedded import open_log
 from streamcalc.records import decode_record, encode_record
 from streamcalc.runtime.errorlane import ErrorEntry, error_topic
 from streamcalc.service.stage_state import StateRequest, get_items, stateful_stage
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 FIXED, SLIDING = "FixedTimeWindowAggregator_01", "SlidingTimeWindowAggregator_01"
 

@@ -13,7 +13,7 @@ from window_testkit import BASE_MS, WindowHarness, accept, aggregate, configs, r
 
 from streamcalc.library.window_state import state_item
 from streamcalc.records import Record
-from streamcalc.state import LmdbStateStore
+from streamcalc.state.lmdb import LmdbStateStore
 
 Event = tuple[str, int, float | int]
 """(asset, seconds from BASE, value)"""

@@ -22,7 +22,7 @@ from streamcalc.library.simplified_window import (
 )
 from streamcalc.records import Record
 from streamcalc.runtime.keyed_state import StageState
-from streamcalc.state import LmdbStateStore
+from streamcalc.state.lmdb import LmdbStateStore
 
 _stages = itertools.count()
 

@@ -13,7 +13,7 @@ from streamcalc.library.window_state import WindowKeyState, state_item
 from streamcalc.library.windows import FixedWindowConfig, SlidingWindowConfig, WindowAggregator
 from streamcalc.records import Record, Value
 from streamcalc.runtime.keyed_state import StageState
-from streamcalc.state import LmdbStateStore
+from streamcalc.state.lmdb import LmdbStateStore
 
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a whole day since the epoch
 STAGE = "FixedTimeWindowAggregator_01"

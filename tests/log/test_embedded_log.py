@@ -12,19 +12,8 @@ from typing import IO
 import pytest
 
 from streamcalc.clock import ManualClock
-from streamcalc.log import (
-    AppendEntry,
-    EmbeddedLog,
-    InvalidTopic,
-    LogError,
-    ProducerStamp,
-    ReadResult,
-    TopicConfig,
-    check_topic_name,
-    embedded,
-    open_log,
-    partition_for,
-)
+from streamcalc.log import AppendEntry, InvalidTopic, LogError, ProducerStamp, ReadResult, TopicConfig, check_topic_name, embedded, partition_for
+from streamcalc.log.embedded import EmbeddedLog, open_log
 from streamcalc.log.base import Log
 
 LogFactory = Callable[..., EmbeddedLog]

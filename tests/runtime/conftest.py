@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from runtime_support import IN, RunResult, WorkerProcess, fill, run_in_process, snapshot
 
-from streamcalc.log import open_log
+from streamcalc.log.embedded import open_log
 
 
 @pytest.fixture

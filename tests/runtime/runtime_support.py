@@ -14,7 +14,8 @@ from typing import Any
 
 import msgspec
 
-from streamcalc.log import AppendEntry, EmbeddedLog, TopicConfig, open_log, partition_for
+from streamcalc.log import AppendEntry, TopicConfig, partition_for
+from streamcalc.log.embedded import EmbeddedLog, open_log
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import error_topic
@@ -22,7 +23,7 @@ from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.runner import Runner
 from streamcalc.runtime.spec import write_spec
 from streamcalc.runtime.worker import worker_command
-from streamcalc.state import LmdbStateStore, open_pipeline_state
+from streamcalc.state.lmdb import LmdbStateStore, open_pipeline_state
 
 IN, OUT = "MEASURE_POINT_INTERNAL_o1", "MEASURE_POINT_CAL_o1"
 STAGE = "SimplifiedTimeWindowAggregator_01"

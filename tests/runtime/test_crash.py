@@ -29,7 +29,7 @@ from runtime_support import (
     wait_until,
 )
 
-from streamcalc.log import open_log
+from streamcalc.log.embedded import open_log
 from streamcalc.runtime.failpoints import POINTS
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.spec import write_spec

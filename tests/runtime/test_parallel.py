@@ -22,14 +22,16 @@ from runtime_support import (
 )
 
 from streamcalc.library.simplified_window import SumState
-from streamcalc.log import AppendEntry, TopicConfig, open_log, partition_for
+from streamcalc.log import AppendEntry, TopicConfig, partition_for
+from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
 from streamcalc.runtime.keyed_state import StageState
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.runner import RecoveryError, Runner
-from streamcalc.state import Checkpoint, StaleCheckpoint, open_pipeline_state
+from streamcalc.state import Checkpoint, StaleCheckpoint
+from streamcalc.state.lmdb import open_pipeline_state
 
 
 def valid(messages: list[bytes]) -> list[bytes]:

@@ -13,13 +13,13 @@ from runtime_support import BASE_MS, IN, OUT, fill, read_all, record
 
 from streamcalc.clock import ManualClock
 from streamcalc.library.window_state import WindowKeyState
-from streamcalc.log import open_log
+from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.executor import StageFailed
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.runner import Runner
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 NOW = 1_800_000_000_000
 WINDOW = "FixedTimeWindowAggregator_01"

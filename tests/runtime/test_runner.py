@@ -27,14 +27,16 @@ from runtime_support import (
 
 from streamcalc.clock import ManualClock
 from streamcalc.library.simplified_window import SumState
-from streamcalc.log import AppendEntry, ProducerStamp, ReadResult, TopicConfig, open_log, partition_for
+from streamcalc.log import AppendEntry, ProducerStamp, ReadResult, TopicConfig, partition_for
+from streamcalc.log.embedded import open_log
 from streamcalc.log.embedded import EmbeddedLog
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.runner import RecoveryError, Runner, StateVersionError
-from streamcalc.state import StaleCheckpoint, open_pipeline_state
+from streamcalc.state import StaleCheckpoint
+from streamcalc.state.lmdb import open_pipeline_state
 
 
 def expected_sums(messages: list[bytes]) -> tuple[list[tuple[str, str, int, Any]], int]:

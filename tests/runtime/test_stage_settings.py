@@ -9,14 +9,14 @@ import msgspec
 import pytest
 from runtime_support import BASE_MS, IN, OUT, fill, read_all, run_in_process
 
-from streamcalc.log import open_log
+from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
 from streamcalc.runtime.executor import StageFailed
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.runner import Runner
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 
 def rec(value: Any, quality: int | None = None, attr: dict[str, Any] | None = None) -> bytes:

@@ -33,7 +33,8 @@ from runtime_support import (
     wait_until,
 )
 
-from streamcalc.log import AppendEntry, TopicConfig, open_log, partition_for
+from streamcalc.log import AppendEntry, TopicConfig, partition_for
+from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import PipelineError
 from streamcalc.records import decode_record, encode_record
 from streamcalc.runtime.policy import RunnerOptions

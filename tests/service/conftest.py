@@ -9,7 +9,7 @@ import pytest
 
 from streamcalc.clock import ManualClock
 from streamcalc.service.auth import Authenticator
-from streamcalc.service.catalog import SqliteCatalog
+from streamcalc.catalog.sqlite import SqliteCatalog
 
 START_MS = 1_700_000_000_000
 

@@ -10,7 +10,7 @@ import pytest
 from api_support import IN, ORG, OUT, STAGE, Service, pipeline_json, record, running_service, wait_for
 
 from streamcalc.client import EnosError, StreamcalcClient
-from streamcalc.service.catalog import open_catalog
+from streamcalc.catalog.sqlite import open_catalog
 
 
 @pytest.fixture

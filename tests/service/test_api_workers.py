@@ -24,7 +24,8 @@ from api_support import (
 )
 
 from streamcalc.client import StreamcalcClient
-from streamcalc.log import TopicConfig, open_log
+from streamcalc.log import TopicConfig
+from streamcalc.log.embedded import open_log
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.spec import read_spec
 from streamcalc.runtime.supervisor import Supervisor

@@ -12,17 +12,8 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from streamcalc.state import (
-    Checkpoint,
-    LmdbStateStore,
-    OffsetRegression,
-    StaleCheckpoint,
-    StateError,
-    StateStore,
-    StateWrites,
-    TopicPartition,
-    open_pipeline_state,
-)
+from streamcalc.state import Checkpoint, OffsetRegression, StaleCheckpoint, StateError, StateStore, StateWrites, TopicPartition
+from streamcalc.state.lmdb import LmdbStateStore, open_pipeline_state
 
 StoreFactory = Callable[..., LmdbStateStore]
 

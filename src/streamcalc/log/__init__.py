@@ -1,31 +1,35 @@
-"""Log: the Log contract and its backends."""
+"""Log: the Log contract (`base`) and its backends, one module each (`embedded`, `memory`).
+
+Importing this package loads no backend: the composition root (`streamcalc.backends`) opens
+the one a URL names.
+"""
 
 from streamcalc.log.base import (
     AppendEntry,
+    Headers,
     Log,
     ProducerStamp,
     ReadResult,
     ResetTarget,
+    StampMark,
     TopicConfig,
     TopicPartition,
     check_topic_name,
-    partition_for,
 )
-from streamcalc.log.embedded import EmbeddedLog, open_log
-from streamcalc.log.errors import InvalidTopic, LogError
+from streamcalc.log.errors import InvalidTopic, LogError, LogUnavailable
 
 __all__ = [
     "AppendEntry",
-    "EmbeddedLog",
+    "Headers",
     "InvalidTopic",
     "Log",
     "LogError",
+    "LogUnavailable",
     "ProducerStamp",
     "ReadResult",
     "ResetTarget",
+    "StampMark",
     "TopicConfig",
     "TopicPartition",
     "check_topic_name",
-    "open_log",
-    "partition_for",
 ]

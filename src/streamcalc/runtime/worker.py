@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from streamcalc.log import open_log
+from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import build_graph
 from streamcalc.runtime.runner import Runner
 from streamcalc.runtime.spec import read_spec
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 GC_GEN0_THRESHOLD = 100_000
 """A batch allocates ~10^4-10^5 short-lived tracked objects (the window aggregators' output

@@ -20,7 +20,8 @@ from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
 from streamcalc.library import OperatorType
 from streamcalc.library.io import ConsumerConfig
-from streamcalc.log import EmbeddedLog, ResetTarget
+from streamcalc.log import ResetTarget
+from streamcalc.log.embedded import EmbeddedLog
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.pipeline.templates import is_template_document
 from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
@@ -28,10 +29,10 @@ from streamcalc.runtime.spec import read_spec, spec_path
 from streamcalc.runtime.supervisor import PipelineStatus as WorkerStatus
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service import codes
-from streamcalc.service.catalog import Catalog, PipelineRecord
+from streamcalc.catalog import Catalog, PipelineRecord
 from streamcalc.service.errors import ApiError
 from streamcalc.service.stage_state import StateRequest, get_items, state_name, stateful_stage
-from streamcalc.state import open_pipeline_state
+from streamcalc.state.lmdb import open_pipeline_state
 
 log = logging.getLogger(__name__)
 LAG_SAMPLES_KEPT = 360

@@ -1,19 +1,20 @@
-"""State: the StateStore contract and its backends."""
+"""State: the StateStore contract (`base`) and its backends, one module each (`lmdb`, `memory`).
 
-from streamcalc.state.base import Checkpoint, StateKey, StateStore, StateWrites, TopicPartition
-from streamcalc.state.errors import OffsetRegression, StaleCheckpoint, StateError
-from streamcalc.state.lmdb import LmdbStateStore, check_pipeline_id, open_pipeline_state
+Importing this package loads no backend: the composition root (`streamcalc.backends`) opens
+the one a URL names.
+"""
+
+from streamcalc.state.base import Checkpoint, StateBackend, StateKey, StateStore, StateWrites
+from streamcalc.state.errors import OffsetRegression, StaleCheckpoint, StateError, StateUnavailable
 
 __all__ = [
     "Checkpoint",
-    "LmdbStateStore",
     "OffsetRegression",
     "StaleCheckpoint",
+    "StateBackend",
     "StateError",
     "StateKey",
     "StateStore",
+    "StateUnavailable",
     "StateWrites",
-    "TopicPartition",
-    "check_pipeline_id",
-    "open_pipeline_state",
 ]

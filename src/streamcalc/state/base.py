@@ -4,7 +4,10 @@ Keys are (stageInstanceName, assetId, pointId); a value is the bytes of one key'
 state as its operator encodes it (a window operator keeps all open windows of a key in one
 value, so a key is read with one lookup). Each pipeline has its own store.
 
-Semantics every backend keeps:
+Semantics every backend keeps (an in-memory store, LMDB and Redis alike):
+- **Durable when `commit` returns**: a commit that returned survives a crash of the process
+  and, for backends that say so, of the machine or server. A backend that cannot promise it
+  (e.g. a Redis without fsync on every write) must refuse to open unless told to accept it.
 - `commit` applies the state writes of one or more batches, their source end offsets and
   the sequence number of the last one in one atomic step. Readers (other processes
   included) see all of it or none. The sequence number only moves forward.
@@ -18,6 +21,8 @@ Semantics every backend keeps:
 - Offsets never move backwards through `commit` (`OffsetRegression`); `reset_offsets` and
   `clear` are the only ways back, and both bump the generation.
 - No call blocks on another reader; writers are serialised by the backend.
+- A failure of the storage or server is `StateUnavailable` (cause chained), never the
+  backend library's own exception.
 """
 
 from __future__ import annotations
@@ -86,6 +91,19 @@ class StateStore(Protocol):
 
     def record_state_versions(self, versions: Mapping[str, int]) -> None:
         """Record stages' state encoding versions; `clear` forgets them with the state."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StateBackend(Protocol):
+    """Where the stores of all pipelines live (one LMDB directory, one Redis, ...).
+
+    `store` hands out one long-lived store per pipeline, shared by every caller in this
+    process (an API request must not pay for a connection); the backend closes them all."""
+
+    def store(self, pipeline_id: str) -> StateStore:
+        """The store of `pipeline_id` (created on first use); do not close it yourself."""
         ...
 
     def close(self) -> None: ...

@@ -29,3 +29,8 @@ class OffsetRegression(StateError):
         self.partition = partition
         self.committed = committed
         self.proposed = proposed
+
+
+class StateUnavailable(StateError):
+    """The store's storage or server failed or cannot be reached; nothing of the operation
+    was applied unless the contract says otherwise. Retry later; the cause is chained."""

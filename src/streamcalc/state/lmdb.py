@@ -7,12 +7,12 @@ commit, and a single writer at a time across processes.
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from streamcalc.ids import check_pipeline_id
 from streamcalc.keycodec import split_topic_partition, topic_partition_key
 from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env
 from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition
@@ -20,7 +20,6 @@ from streamcalc.state.errors import OffsetRegression, StaleCheckpoint
 from streamcalc.state.keys import asset_prefix, key_encoder, split_key, stage_prefix
 
 _I64 = struct.Struct(">q")
-_PIPELINE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 _SEQ = b"seq"
 _GEN = b"generation"
 _OFFSET = b"offset:"
@@ -171,13 +170,6 @@ def _seq_key(worker: int) -> bytes:
 def open_pipeline_state(data_dir: Path, pipeline_id: str) -> LmdbStateStore:
     """The store of one pipeline under a data dir (created on first use)."""
     return LmdbStateStore(data_dir / "state" / check_pipeline_id(pipeline_id))
-
-
-def check_pipeline_id(pipeline_id: str) -> str:
-    """Pipeline ids name directories, so only safe names pass (ValueError otherwise)."""
-    if not _PIPELINE_ID.fullmatch(pipeline_id):
-        raise ValueError(f"invalid pipeline id {pipeline_id!r}: use letters, digits, '_', '-', '.'")
-    return pipeline_id
 
 
 __all__ = ["LmdbStateStore", "open_pipeline_state"]

@@ -9,14 +9,8 @@ import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from streamcalc.log import (
-    AppendEntry,
-    EmbeddedLog,
-    InvalidTopic,
-    TopicConfig,
-    check_topic_name,
-    partition_for,
-)
+from streamcalc.log import AppendEntry, InvalidTopic, TopicConfig, check_topic_name, partition_for
+from streamcalc.log.embedded import EmbeddedLog
 from streamcalc.records import OriginError, Record, decode_record, encode_record, normalise_origin
 from streamcalc.service import codes
 from streamcalc.service.deps import Body, OrgId, json_body

@@ -16,15 +16,9 @@ from typing import Any
 import pytest
 
 from streamcalc.clock import ManualClock
-from streamcalc.service.catalog import (
-    AuditEntry,
-    Catalog,
-    SqliteCatalog,
-    StatusChange,
-    TokenGrant,
-    open_catalog,
-)
-from streamcalc.service.catalog.sqlite import SCHEMA_VERSION
+from streamcalc.catalog import AuditEntry, Catalog, StatusChange, TokenGrant
+from streamcalc.catalog.sqlite import SqliteCatalog, open_catalog
+from streamcalc.catalog.sqlite import SCHEMA_VERSION
 
 CatalogFactory = Callable[..., SqliteCatalog]
 DESIGN = {"stages": [{"instanceName": "PointSelector_01", "config": {"points": ["p1"]}}], "desc": "描述"}
@@ -419,7 +413,7 @@ def test_another_process_creates_an_account_while_open(
         """
         import sys
         from pathlib import Path
-        from streamcalc.service.catalog import open_catalog
+        from streamcalc.catalog import open_catalog
 
         catalog = open_catalog(Path(sys.argv[1]))
         account = catalog.create_account("o2")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from streamcalc.clock import SYSTEM_CLOCK, Clock
-from streamcalc.service.catalog.base import (
+from streamcalc.catalog.base import (
     Account,
     AuditEntry,
     PipelineRecord,

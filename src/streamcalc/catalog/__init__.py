@@ -1,0 +1,25 @@
+"""Catalog: orgs, service accounts, tokens, pipelines, status history and audit.
+
+The contract is in `base`; backends are modules of their own (`sqlite`, `memory`), opened by
+the composition root (`streamcalc.backends`), so importing this package loads none.
+"""
+
+from streamcalc.catalog.base import (
+    Account,
+    AuditEntry,
+    Catalog,
+    PipelineRecord,
+    PipelineStatus,
+    StatusChange,
+    TokenGrant,
+)
+
+__all__ = [
+    "Account",
+    "AuditEntry",
+    "Catalog",
+    "PipelineRecord",
+    "PipelineStatus",
+    "StatusChange",
+    "TokenGrant",
+]
