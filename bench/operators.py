@@ -21,8 +21,9 @@ from typing import Any
 
 from bench.core import RESULTS
 from bench.table import Row
-from streamcalc.log import AppendEntry, TopicConfig, partition_for
+from streamcalc.log import AppendEntry, TopicConfig
 from streamcalc.log.embedded import open_log
+from streamcalc.log.partitioners import crc32_partition
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, encode_records
 from streamcalc.runtime.policy import RunnerOptions
@@ -112,7 +113,7 @@ def measure(name: str, config: dict[str, Any], records: list[Record], workers: i
         log_.ensure_topic(TopicConfig(IN, workers))
         placed: dict[int, list[Record]] = {}
         for r in records:
-            placed.setdefault(partition_for(r.assetId, workers), []).append(r)
+            placed.setdefault(crc32_partition(r.assetId, workers), []).append(r)
         for partition, part in placed.items():
             messages = encode_records(part)
             for i in range(0, len(messages), 50_000):

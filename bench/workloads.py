@@ -16,8 +16,9 @@ from pathlib import Path
 
 import msgspec
 
-from streamcalc.log import AppendEntry, TopicConfig, partition_for
+from streamcalc.log import AppendEntry, TopicConfig
 from streamcalc.log.embedded import open_log
+from streamcalc.log.partitioners import crc32_partition
 from streamcalc.records import Record, encode_records
 
 T0_MS = 1_767_225_600_000
@@ -123,7 +124,7 @@ def _append(data_dir: Path, topic: str, chunks: Iterable[list[bytes]], partition
         for chunk in chunks:
             placed: dict[int, list[bytes]] = {}
             for m in chunk:
-                p = 0 if partitions == 1 else partition_for(_asset.decode(m).assetId, partitions)
+                p = 0 if partitions == 1 else crc32_partition(_asset.decode(m).assetId, partitions)
                 placed.setdefault(p, []).append(m)
             log_.append([AppendEntry(topic, p, ms) for p, ms in sorted(placed.items())])
             count += len(chunk)

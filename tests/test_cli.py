@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from streamcalc.cli import app
-from streamcalc.log import partition_for
+from streamcalc.log.partitioners import crc32_partition
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 runner = CliRunner()
@@ -104,7 +104,7 @@ def test_log_create_makes_a_topic_of_n_partitions_that_append_places_records_in_
     for p in range(3):
         code, out = cli("log", "read", "T", "--partition", str(p), "--data-dir", str(tmp_path))
         placed.update({json.loads(line)["message"]["assetId"]: p for line in out.splitlines()})
-    assert placed == {a: partition_for(a, 3) for a in assets} and len(set(placed.values())) == 3
+    assert placed == {a: crc32_partition(a, 3) for a in assets} and len(set(placed.values())) == 3
 
 
 def run_energy_sum(data_dir: Path, workers: int) -> list[str]:

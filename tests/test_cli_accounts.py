@@ -10,9 +10,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from streamcalc.cli import app
 from streamcalc.catalog import Account
 from streamcalc.catalog.sqlite import open_catalog
+from streamcalc.cli import app
 
 runner = CliRunner()
 

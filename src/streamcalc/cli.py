@@ -14,16 +14,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streamcalc.catalog.sqlite import open_catalog
 from streamcalc.cli_api import register as register_api_commands
+from streamcalc.ids import check_pipeline_id
 from streamcalc.library.io import ConsumerConfig
-from streamcalc.log import AppendEntry, InvalidTopic, TopicConfig, partition_for
-from streamcalc.log.embedded import EmbeddedLog, open_log
+from streamcalc.log import InvalidTopic, Log, TopicConfig
+from streamcalc.log.embedded import open_log
+from streamcalc.log.records import record_entries
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
-from streamcalc.records import OriginError, Record, decode_record, encode_record, normalise_origin
+from streamcalc.records import OriginError, Record, decode_record, normalise_origin
 from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.supervisor import Supervisor
-from streamcalc.catalog.sqlite import open_catalog
-from streamcalc.ids import check_pipeline_id
 
 app = typer.Typer(no_args_is_help=True, help="Stream processing for IoT measurement points.")
 log_app = typer.Typer(no_args_is_help=True, help="Topics of the embedded log of a data dir.")
@@ -143,11 +144,7 @@ def append(
             rejected += 1
     log_ = open_log(data_dir)
     try:
-        partitions = log_.ensure_topic(TopicConfig(topic)).partitions
-        per_partition: dict[int, list[bytes]] = {}
-        for r in records:
-            per_partition.setdefault(partition_for(r.assetId, partitions), []).append(encode_record(r))
-        log_.append([AppendEntry(topic, p, msgs) for p, msgs in sorted(per_partition.items())])
+        log_.append(record_entries(log_, topic, log_.ensure_topic(TopicConfig(topic)).partitions, records))
     finally:
         log_.close()
     console.print(f"appended {len(records)} record(s) to {topic}; rejected {rejected}")
@@ -195,7 +192,7 @@ def read(
     finally:
         log_.close()
     for i, message in enumerate(result.messages):
-        sys.stdout.write(f'{{"offset": {result.offset + i}, "message": {message.decode()}}}\n')
+        sys.stdout.write(f'{{"offset": {result.offset_of(i)}, "message": {message.decode()}}}\n')
 
 
 @log_app.command("topics")
@@ -226,7 +223,7 @@ def create_account(
     sys.stdout.write(json.dumps(doc) + "\n")
 
 
-def _topics_table(log_: EmbeddedLog) -> Table:
+def _topics_table(log_: Log) -> Table:
     table = Table("topic", "partition", "start offset", "end offset")
     for config in sorted(log_.topics(), key=lambda c: c.name):
         for p in range(config.partitions):

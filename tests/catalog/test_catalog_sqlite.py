@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from streamcalc.clock import ManualClock
 from streamcalc.catalog import AuditEntry, Catalog, StatusChange, TokenGrant
-from streamcalc.catalog.sqlite import SqliteCatalog, open_catalog
-from streamcalc.catalog.sqlite import SCHEMA_VERSION
+from streamcalc.catalog.sqlite import SCHEMA_VERSION, SqliteCatalog, open_catalog
+from streamcalc.clock import ManualClock
 
 CatalogFactory = Callable[..., SqliteCatalog]
 DESIGN = {"stages": [{"instanceName": "PointSelector_01", "config": {"points": ["p1"]}}], "desc": "描述"}

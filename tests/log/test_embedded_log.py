@@ -12,9 +12,19 @@ from typing import IO
 import pytest
 
 from streamcalc.clock import ManualClock
-from streamcalc.log import AppendEntry, InvalidTopic, LogError, ProducerStamp, ReadResult, TopicConfig, check_topic_name, embedded, partition_for
-from streamcalc.log.embedded import EmbeddedLog, open_log
+from streamcalc.log import (
+    AppendEntry,
+    InvalidTopic,
+    LogError,
+    ProducerStamp,
+    ReadResult,
+    TopicConfig,
+    check_topic_name,
+    embedded,
+    partition_for,
+)
 from streamcalc.log.base import Log
+from streamcalc.log.embedded import EmbeddedLog, open_log
 
 LogFactory = Callable[..., EmbeddedLog]
 ALL = 1_000_000

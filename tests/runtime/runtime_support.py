@@ -14,8 +14,9 @@ from typing import Any
 
 import msgspec
 
-from streamcalc.log import AppendEntry, TopicConfig, partition_for
+from streamcalc.log import AppendEntry, TopicConfig
 from streamcalc.log.embedded import EmbeddedLog, open_log
+from streamcalc.log.partitioners import crc32_partition
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import error_topic
@@ -201,7 +202,7 @@ def fill_by_asset(data_dir: Path, messages: list[bytes], partitions: int = 2) ->
     placed: dict[int, list[bytes]] = {}
     for m in messages:
         try:
-            p = partition_for(decode_record(m).assetId, partitions)
+            p = crc32_partition(decode_record(m).assetId, partitions)
         except msgspec.DecodeError:
             p = 0
         placed.setdefault(p, []).append(m)

@@ -41,8 +41,8 @@ Reference = Callable[[list[bytes], dict[str, object]], RunResult]
 def producer_seq(data_dir: Path) -> int:
     log_ = open_log(data_dir)
     try:
-        stamp = log_.producer(OUT, 0, "p1")
-        return 0 if stamp is None else stamp.seq
+        mark = log_.last_stamp(OUT, 0, "p1")
+        return 0 if mark is None else mark.stamp.seq
     finally:
         log_.close()
 

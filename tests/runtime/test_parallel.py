@@ -22,8 +22,9 @@ from runtime_support import (
 )
 
 from streamcalc.library.simplified_window import SumState
-from streamcalc.log import AppendEntry, TopicConfig, partition_for
+from streamcalc.log import AppendEntry, TopicConfig
 from streamcalc.log.embedded import open_log
+from streamcalc.log.partitioners import crc32_partition
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
@@ -132,7 +133,7 @@ def test_a_restarted_worker_goes_on_from_its_own_checkpoint(tmp_path: Path) -> N
 
 
 def test_a_record_outside_its_assets_partition_goes_to_the_error_lane(tmp_path: Path) -> None:
-    asset = next(f"a{i}" for i in range(100) if partition_for(f"a{i}", 2) == 1)
+    asset = next(f"a{i}" for i in range(100) if crc32_partition(f"a{i}", 2) == 1)
     log_ = open_log(tmp_path)
     log_.ensure_topic(TopicConfig(IN, 2))
     log_.append([AppendEntry(IN, 0, [encode_record(record(asset, "p", 1_767_225_600_000, 1))])])
@@ -193,9 +194,9 @@ def test_a_worker_scans_only_the_state_of_its_assets(tmp_path: Path) -> None:
         {STAGE: {(a, "p"): encode(SumState([])) for a in assets}}, store.checkpoint(), Checkpoint(1), 0
     )
     for worker in (0, 1):
-        state = StageState(store, STAGE, SumState, owns=lambda a, w=worker: partition_for(a, 2) == w)
+        state = StageState(store, STAGE, SumState, owns=lambda a, w=worker: crc32_partition(a, 2) == w)
         assert [k for k, _ in state.scan()] == [
-            (a, "p") for a in sorted(assets) if partition_for(a, 2) == worker
+            (a, "p") for a in sorted(assets) if crc32_partition(a, 2) == worker
         ]
     store.close()
 

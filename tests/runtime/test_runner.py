@@ -27,9 +27,9 @@ from runtime_support import (
 
 from streamcalc.clock import ManualClock
 from streamcalc.library.simplified_window import SumState
-from streamcalc.log import AppendEntry, ProducerStamp, ReadResult, TopicConfig, partition_for
-from streamcalc.log.embedded import open_log
-from streamcalc.log.embedded import EmbeddedLog
+from streamcalc.log import AppendEntry, ProducerStamp, ReadResult, TopicConfig
+from streamcalc.log.embedded import EmbeddedLog, open_log
+from streamcalc.log.partitioners import crc32_partition
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
@@ -311,7 +311,7 @@ def test_the_rate_limit_is_the_pipelines_each_worker_reading_its_share(tmp_path:
     clock = ManualClock()
     log_ = open_log(tmp_path, clock=clock)
     log_.ensure_topic(TopicConfig(IN, 2))
-    assets = [next(a for a in (f"a{i}" for i in range(100)) if partition_for(a, 2) == p) for p in (0, 1)]
+    assets = [next(a for a in (f"a{i}" for i in range(100)) if crc32_partition(a, 2) == p) for p in (0, 1)]
     log_.append(
         [AppendEntry(IN, p, [encode_record(record(assets[p], "p", BASE_MS, 1))] * 1_000) for p in (0, 1)]
     )

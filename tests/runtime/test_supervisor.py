@@ -33,8 +33,9 @@ from runtime_support import (
     wait_until,
 )
 
-from streamcalc.log import AppendEntry, TopicConfig, partition_for
+from streamcalc.log import AppendEntry, TopicConfig
 from streamcalc.log.embedded import open_log
+from streamcalc.log.partitioners import crc32_partition
 from streamcalc.pipeline import PipelineError
 from streamcalc.records import decode_record, encode_record
 from streamcalc.runtime.policy import RunnerOptions
@@ -400,7 +401,7 @@ def test_a_killed_worker_is_restarted_alone_and_the_result_is_exact(
 
 def test_a_worker_failing_repeatedly_stops_the_others_in_run_error(tmp_path: Path) -> None:
     """Only worker 0 has input, so only it reaches its first batch and dies there each time."""
-    assets = [a for a in (f"a{i}" for i in range(20)) if partition_for(a, 2) == 0]
+    assets = [a for a in (f"a{i}" for i in range(20)) if crc32_partition(a, 2) == 0]
     fill_by_asset(tmp_path, [encode_record(record(a, "p", BASE_MS, 1)) for a in assets])
     sup = failing_at_the_first_batch(tmp_path)
     try:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from streamcalc.catalog.sqlite import SqliteCatalog
 from streamcalc.clock import ManualClock
 from streamcalc.service.auth import Authenticator
-from streamcalc.catalog.sqlite import SqliteCatalog
 
 START_MS = 1_700_000_000_000
 

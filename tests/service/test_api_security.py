@@ -24,9 +24,9 @@ from api_support import (
     serving,
 )
 
+from streamcalc.catalog.sqlite import open_catalog
 from streamcalc.client import EnosError, StreamcalcClient
 from streamcalc.clock import ManualClock
-from streamcalc.catalog.sqlite import open_catalog
 from streamcalc.signing import sign, token_request_encryption
 
 NOW_MS = 1_790_000_000_000

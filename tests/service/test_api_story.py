@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from api_support import IN, ORG, OUT, STAGE, Service, pipeline_json, record, running_service, wait_for
 
-from streamcalc.client import EnosError, StreamcalcClient
 from streamcalc.catalog.sqlite import open_catalog
+from streamcalc.client import EnosError, StreamcalcClient
 
 
 @pytest.fixture

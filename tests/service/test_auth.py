@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
+from streamcalc.catalog import TokenGrant
+from streamcalc.catalog.sqlite import SqliteCatalog
 from streamcalc.clock import ManualClock
 from streamcalc.errors import StreamcalcError
 from streamcalc.service.auth import Authenticator, AuthError, Principal
-from streamcalc.catalog import TokenGrant
-from streamcalc.catalog.sqlite import SqliteCatalog
 from streamcalc.signing import sha256_hex, sign, token_request_encryption
 
 ORG = "o15520323695671"

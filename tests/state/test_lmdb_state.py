@@ -12,7 +12,15 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from streamcalc.state import Checkpoint, OffsetRegression, StaleCheckpoint, StateError, StateStore, StateWrites, TopicPartition
+from streamcalc.state import (
+    Checkpoint,
+    OffsetRegression,
+    StaleCheckpoint,
+    StateError,
+    StateStore,
+    StateWrites,
+    TopicPartition,
+)
 from streamcalc.state.lmdb import LmdbStateStore, open_pipeline_state
 
 StoreFactory = Callable[..., LmdbStateStore]

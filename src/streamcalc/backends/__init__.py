@@ -1,7 +1,7 @@
 """The composition root: backend URLs (`urls`), settings (`settings`) and the `Backends` that
 every entry point is built on (`root`)."""
 
-from streamcalc.backends.root import BackendUnavailable, Backends
+from streamcalc.backends.root import Backends, BackendUnavailable
 from streamcalc.backends.settings import BackendSettings
 from streamcalc.backends.urls import BackendConfigError, BackendUrls
 

@@ -27,4 +27,6 @@ class BackendSettings(BaseSettings):
 
     def backends(self, clock: Clock = SYSTEM_CLOCK) -> Backends:
         """The composition root for these settings (`BackendConfigError` for a bad URL)."""
-        return Backends.resolve(self.data_dir, log=self.log, state=self.state, catalog=self.catalog, clock=clock)
+        return Backends.resolve(
+            self.data_dir, log=self.log, state=self.state, catalog=self.catalog, clock=clock
+        )

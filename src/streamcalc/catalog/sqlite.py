@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.catalog.base import (
     Account,
     AuditEntry,
@@ -29,6 +28,7 @@ from streamcalc.catalog.base import (
     StatusChange,
     TokenGrant,
 )
+from streamcalc.clock import SYSTEM_CLOCK, Clock
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 30.0

@@ -1,16 +1,19 @@
 """The embedded Log: every topic of a data dir in one LMDB environment.
 
 An append is one write transaction: the messages (in values of up to MESSAGES_PER_VALUE,
-each keyed by its last offset, so a range lookup finds the value holding any offset), the
-partition's offsets and size, the producer stamp and any retention trimming commit together
-and are fsynced. Other
+each keyed by its last offset, so a range lookup finds the value holding any offset), their
+keys and headers (beside, only where a value has any), the partition's offsets and size, the
+producer's stamp mark and any retention trimming commit together and are fsynced. Other
 processes read concurrently through MVCC snapshots, so they only ever see whole appends.
+
+It keeps more than the Log contract asks: appends are atomic (a mark is always complete),
+offsets are dense, and the newest mark of a producer is one lookup, not a scan.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +21,29 @@ import msgspec
 
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.keycodec import part, split_topic_partition, topic_partition_key
-from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env
+from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env, translate_errors
 from streamcalc.log.base import (
     AppendEntry,
+    Headers,
     ProducerStamp,
     ReadResult,
     ResetTarget,
+    StampMark,
     TopicConfig,
     TopicPartition,
     check_topic_name,
 )
-from streamcalc.log.errors import InvalidTopic
+from streamcalc.log.errors import InvalidTopic, LogUnavailable
+from streamcalc.log.partitioners import crc32_partition
 
 _OFFSET = struct.Struct(">q")
 _BATCH = struct.Struct(">qiq")  # base offset, message count, append time (epoch ms)
 _PART = struct.Struct(">qqq")  # start offset, end offset, payload bytes
-_STAMP = struct.Struct(">q")  # seq, followed by the stamp's meta
+_MARK = struct.Struct(">qqq")  # seq, messages written, messages in the entry; then the meta
+_OLD_STAMP = struct.Struct(">q")  # seq, then the meta: marks of appends before marks had counts
 _messages = msgspec.msgpack.Decoder(list[bytes])
+_Extras = tuple[list[bytes | None] | None, list[list[tuple[str, bytes]]] | None]
+_extras = msgspec.msgpack.Decoder(_Extras)
 MESSAGES_PER_VALUE = 4_096
 """An append is stored in values of at most this many messages: a read decodes whole values,
 so a small read from a big append decodes little more than it returns."""
@@ -47,16 +56,26 @@ class _TopicDoc(msgspec.Struct):
     retention_bytes: int | None = None
 
 
+@translate_errors(LogUnavailable)
 class EmbeddedLog:
     def __init__(
         self, path: Path, *, clock: Clock = SYSTEM_CLOCK, map_size: int = DEFAULT_MAP_SIZE_BYTES
     ) -> None:
         self._clock = clock
         self._closed = False
-        self._env = open_env(path, max_dbs=5, map_size=map_size)
-        self._topics, self._parts, self._batches, self._producers, self._groups = open_dbs(
-            self._env, b"topics", b"partitions", b"batches", b"producers", b"groups"
+        self._env = open_env(path, max_dbs=7, map_size=map_size)
+        dbs = open_dbs(
+            self._env, b"topics", b"partitions", b"batches", b"extras", b"marks", b"producers", b"groups"
         )
+        (
+            self._topics,
+            self._parts,
+            self._batches,
+            self._extras,
+            self._marks,
+            self._old_stamps,
+            self._groups,
+        ) = dbs
 
     # topics
 
@@ -72,25 +91,28 @@ class EmbeddedLog:
         with self._env.begin(db=self._topics) as txn:
             return [self._decode_topic(k.decode(), v) for k, v in txn.cursor()]
 
+    def partition_for(self, key: str, partitions: int) -> int:
+        return crc32_partition(key, partitions)
+
     # append / read
 
-    def append(
-        self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None
-    ) -> list[int | None]:
+    def append(self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None) -> list[int]:
         now = self._clock.wall_ms()
         with self._env.begin(write=True) as txn:
             configs = {(e.topic, e.partition): self._checked(txn, e.topic, e.partition) for e in entries}
-            skip = set() if producer is None else self._stamped_before(txn, configs, producer)
-            return [
-                None if (e.topic, e.partition) in skip else self._append_one(txn, e, configs, now)
-                for e in entries
-            ]
+            bases = [self._append_one(txn, e, configs, now) for e in entries]
+            if producer is not None:
+                for e in entries:
+                    self._mark(txn, e, producer)
+            return bases
 
     def read(
         self, topic: str, partition: int, offset: int, max_messages: int, until: int | None = None
     ) -> ReadResult:
         tpk = topic_partition_key(topic, partition)
         out: list[bytes] = []
+        keys: list[bytes | None] | None = None
+        headers: list[Headers] | None = None
         offset = first = max(offset, 0)
         with self._env.begin(db=self._batches) as txn:
             cursor = txn.cursor()
@@ -107,9 +129,17 @@ class EmbeddedLog:
                 messages = _messages.decode(memoryview(value)[_BATCH.size :])
                 lo = max(first - base, 0)
                 hi = count if until is None else min(count, until - base)
-                out.extend(messages[lo : lo + min(hi - lo, max_messages - len(out))])
+                taken = slice(lo, lo + min(hi - lo, max_messages - len(out)))
+                extras = txn.get(key, db=self._extras)
+                if extras is not None or keys is not None or headers is not None:
+                    keys, headers = _add_extras(extras, len(out), len(messages), taken, keys, headers)
+                out.extend(messages[taken])
                 found = cursor.next()
-        return ReadResult(first, out)
+        if keys is not None and not any(k is not None for k in keys):
+            keys = None
+        if headers is not None and not any(headers):
+            headers = None
+        return ReadResult(first, out, first + len(out), keys=keys, headers=headers)
 
     def start_offset(self, topic: str, partition: int) -> int:
         return self._part_meta(topic, partition)[0]
@@ -117,12 +147,20 @@ class EmbeddedLog:
     def end_offset(self, topic: str, partition: int) -> int:
         return self._part_meta(topic, partition)[1]
 
-    def producer(self, topic: str, partition: int, producer_id: str) -> ProducerStamp | None:
-        with self._env.begin(db=self._producers) as txn:
-            raw = txn.get(topic_partition_key(topic, partition) + part(producer_id))
-        if raw is None:
+    def last_stamp(self, topic: str, partition: int, producer_id: str) -> StampMark | None:
+        key = topic_partition_key(topic, partition) + part(producer_id)
+        with self._env.begin() as txn:
+            raw = txn.get(key, db=self._marks)
+            if raw is not None:
+                seq, written, count = _MARK.unpack_from(raw)
+                return StampMark(ProducerStamp(producer_id, seq, bytes(raw[_MARK.size :])), written, count)
+            old = txn.get(key, db=self._old_stamps)
+        if old is None:
             return None
-        return ProducerStamp(producer_id, _STAMP.unpack_from(raw)[0], bytes(raw[_STAMP.size :]))
+        # Appends were atomic then as now, so the entry is whole; its length was not recorded.
+        return StampMark(
+            ProducerStamp(producer_id, _OLD_STAMP.unpack_from(old)[0], bytes(old[_OLD_STAMP.size :])), 0, 0
+        )
 
     # consumer groups
 
@@ -179,19 +217,14 @@ class EmbeddedLog:
 
     # internals
 
-    def _stamped_before(
-        self, txn: Any, partitions: Iterable[TopicPartition], producer: ProducerStamp
-    ) -> set[TopicPartition]:
-        """Partitions that hold this stamp already (skipped whole); the others get it now."""
-        skip: set[TopicPartition] = set()
-        for tp in partitions:
-            stamp_key = topic_partition_key(*tp) + part(producer.producer_id)
-            prev = txn.get(stamp_key, db=self._producers)
-            if prev is not None and _STAMP.unpack_from(prev)[0] >= producer.seq:
-                skip.add(tp)
-            else:
-                txn.put(stamp_key, _STAMP.pack(producer.seq) + producer.meta, db=self._producers)
-        return skip
+    def _mark(self, txn: Any, entry: AppendEntry, producer: ProducerStamp) -> None:
+        """The entry landed whole (appends are atomic here), so its mark says so."""
+        count = len(entry.messages)
+        txn.put(
+            topic_partition_key(entry.topic, entry.partition) + part(producer.producer_id),
+            _MARK.pack(producer.seq, count, count) + producer.meta,
+            db=self._marks,
+        )
 
     def _checked(self, txn: Any, topic: str, partition: int) -> TopicConfig:
         """The topic's config (created if missing), provided it has `partition`."""
@@ -205,7 +238,8 @@ class EmbeddedLog:
     def _append_one(
         self, txn: Any, entry: AppendEntry, configs: Mapping[TopicPartition, TopicConfig], now: int
     ) -> int:
-        topic, partition, messages = entry
+        topic, partition = entry.topic, entry.partition
+        messages = entry.messages[entry.start :]
         config = configs[(topic, partition)]
         tpk = topic_partition_key(topic, partition)
         start, end, size = self._part_meta_in(txn, tpk)
@@ -215,11 +249,12 @@ class EmbeddedLog:
             chunk = list(messages[i : i + MESSAGES_PER_VALUE])
             payload = _pack.encode(chunk)
             base = end + i
-            txn.put(
-                tpk + _OFFSET.pack(base + len(chunk) - 1),
-                _BATCH.pack(base, len(chunk), now) + payload,
-                db=self._batches,
-            )
+            key = tpk + _OFFSET.pack(base + len(chunk) - 1)
+            txn.put(key, _BATCH.pack(base, len(chunk), now) + payload, db=self._batches)
+            extras = _encode_extras(entry, entry.start + i, len(chunk))
+            if extras is not None:
+                txn.put(key, extras, db=self._extras)
+                size += len(extras)
             size += len(payload)
         txn.put(tpk, _PART.pack(start, end + len(messages), size), db=self._parts)
         if config.retention_ms is not None or config.retention_bytes is not None:
@@ -241,7 +276,8 @@ class EmbeddedLog:
             too_old = config.retention_ms is not None and appended < now - config.retention_ms
             if not (too_big or too_old):
                 break
-            size -= len(cursor.value()) - _BATCH.size
+            extras = txn.pop(cursor.key(), db=self._extras)
+            size -= len(cursor.value()) - _BATCH.size + (len(extras) if extras is not None else 0)
             start = base + count
             dropped += 1
             ok = cursor.delete()
@@ -282,6 +318,38 @@ class EmbeddedLog:
         return start, end, size
 
 
+def _encode_extras(entry: AppendEntry, first: int, count: int) -> bytes | None:
+    """Keys and headers of messages[first:first+count], or None when they have none."""
+    keys = None if entry.keys is None else list(entry.keys[first : first + count])
+    headers = None if entry.headers is None else [list(h) for h in entry.headers[first : first + count]]
+    if (keys is None or not any(k is not None for k in keys)) and (headers is None or not any(headers)):
+        return None
+    return _pack.encode((keys, headers))
+
+
+def _add_extras(
+    raw: bytes | None,
+    have: int,
+    count: int,
+    taken: slice,
+    keys: list[bytes | None] | None,
+    headers: list[Headers] | None,
+) -> tuple[list[bytes | None] | None, list[Headers] | None]:
+    """`keys` and `headers` of a read so far (`have` messages) extended by those of the taken
+    part of one stored value of `count` messages (`raw`: its extras, None for none)."""
+    value_keys, value_headers = _extras.decode(raw) if raw is not None else (None, None)
+    keys = keys if keys is not None else [None] * have
+    headers = headers if headers is not None else [()] * have
+    keys.extend((value_keys or [None] * count)[taken])
+    headers.extend(tuple((name, value) for name, value in h) for h in (value_headers or [[]] * count)[taken])
+    return keys, headers
+
+
 def open_log(data_dir: Path, *, clock: Clock = SYSTEM_CLOCK) -> EmbeddedLog:
     """The embedded log of a data dir (created on first use)."""
     return EmbeddedLog(data_dir / "log", clock=clock)
+
+
+def open_url(place: str, clock: Clock) -> EmbeddedLog:
+    """The embedded log in directory `place` (the composition root's entry point)."""
+    return EmbeddedLog(Path(place), clock=clock)

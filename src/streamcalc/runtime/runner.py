@@ -3,18 +3,19 @@
 Each batch (docs/exactly-once.md has the argument):
 1. reads up to `max_batch_records` from the source partitions, after the last batch;
 2. runs the stage graph (state loaded once per stage per batch, kept in a worker cache);
-3. appends all its outputs and rejections in one log append stamped (pipelineId, seq, meta),
-   where meta lists every batch since the last commit with its input offset ranges; the
-   log skips, per partition, a stamp it already holds. The append runs on a thread while
-   the next batch is computed (`appender`), one in flight at most.
+3. appends all its outputs (keyed by assetId) and rejections, stamped (pipelineId, seq,
+   meta), where meta lists every batch since the last commit with its input offset ranges.
+   The append runs on a thread while the next batch is computed (`appender`), one in flight
+   at most.
 When the commit policy says so (and before a pause), the dirty state of all batches since
 the last commit, their end offsets and the last seq commit in one compare-and-set step,
 once the last append has landed.
 
-After a crash the log may hold outputs of batches the store never committed. `recover()`
-reads the newest stamp, re-runs exactly those batches (same ranges, same seqs) on the
-committed state and commits. Operators being deterministic, the re-run yields the same
-outputs - skipped by the log where they landed - and the same state.
+After a crash the log may hold outputs of batches the store never committed, the newest of
+them perhaps only in part. `recover()` reads the newest stamp, re-runs exactly those batches
+(same ranges, same seqs) on the committed state, appends of their outputs only what the
+log's stamp marks say is missing, and commits. Operators being deterministic, the re-run
+yields the same outputs and the same state.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import msgspec
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
 from streamcalc.library.io import ConsumerConfig, ProducerConfig
-from streamcalc.log import AppendEntry, Log, ProducerStamp, TopicConfig, TopicPartition, partition_for
+from streamcalc.log import AppendEntry, Log, ProducerStamp, ReadResult, StampMark, TopicConfig, TopicPartition
+from streamcalc.log.records import record_entries
 from streamcalc.pipeline import PipelineError, StageGraph
-from streamcalc.records import Record, decode_origin_messages, decode_records, encode_record, encode_records
+from streamcalc.records import Record, decode_origin_messages, decode_records, encode_records
 from streamcalc.runtime import failpoints
 from streamcalc.runtime.appender import Appender
 from streamcalc.runtime.errorlane import ErrorEntry, encode_error, error_topic
@@ -42,10 +44,35 @@ from streamcalc.state import Checkpoint, StateStore
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.005
-_Reads = dict[TopicPartition, tuple[int, list[bytes]]]
-"""source partition -> (offset of the first message, messages) read for one batch."""
-Ranges = dict[TopicPartition, tuple[int, int]]
-"""source partition -> [first, end) offsets a batch read."""
+
+
+class _Input:
+    """What a batch read from one source partition: the range [start, end) and its messages."""
+
+    __slots__ = ("base", "end", "messages", "offsets", "start")
+
+    def __init__(self, start: int) -> None:
+        self.start = self.end = self.base = start
+        self.messages: list[bytes] = []
+        self.offsets: list[int] | None = None
+        """Each message's offset, once they are not base, base + 1, ... (a gap, or retention)."""
+
+    def add(self, got: ReadResult) -> None:
+        if not self.messages:
+            self.base = got.offset
+        if self.offsets is None and (got.offsets is not None or got.offset != self.base + len(self.messages)):
+            self.offsets = [self.base + i for i in range(len(self.messages))]
+        if self.offsets is not None:
+            self.offsets.extend(got.offset_of(i) for i in range(len(got.messages)))
+        self.messages.extend(got.messages)
+        self.end = max(self.end, got.next_offset)
+
+    def offset_of(self, index: int) -> int:
+        return self.base + index if self.offsets is None else self.offsets[index]
+
+
+_Reads = dict[TopicPartition, _Input]
+"""source partition -> what one batch read from it."""
 
 
 class _BatchRanges(msgspec.Struct, array_like=True):
@@ -124,7 +151,7 @@ class Runner:
             self._sinks[node.name] = (sink.topic, log_.ensure_topic(TopicConfig(sink.topic)).partitions)
         self._error_topic = log_.ensure_topic(TopicConfig(error_topic(pipeline_id))).name
         partitions = {topic: log_.ensure_topic(TopicConfig(topic)).partitions for topic in self._source_of}
-        self._share = Share(worker, self._opts.workers, partitions)
+        self._share = Share(worker, self._opts.workers, partitions, log_.partition_for)
         check_shareable(graph, partitions, self._opts.workers)
         self._producer_id = producer_id(pipeline_id, worker)
         self._source_tps = self._share.reads
@@ -150,6 +177,8 @@ class Runner:
         self._now_ms = 0
         """Processing time of the newest batch: the wall clock, held from going back."""
         self._positions: dict[TopicPartition, int] = {}
+        self._marks: dict[TopicPartition, StampMark] = {}
+        """While redoing batches after a crash: this worker's newest mark per output partition."""
         self._uncommitted: list[_BatchRanges] = []
         self._uncommitted_records = 0
         self._oldest_uncommitted = 0.0
@@ -174,6 +203,7 @@ class Runner:
         )
         self._positions = {tp: self._initial_position(cp, tp) for tp in self._source_tps}
         pending = self._pending_batches(cp)
+        self._marks = self._stamp_marks() if pending else {}
         if pending:
             log.info(
                 "pipeline %s: redoing batches %d..%d after a crash",
@@ -184,6 +214,7 @@ class Runner:
             for batch in pending:
                 self._now_ms = max(self._now_ms, batch.now_ms)
                 self._process(self._read_exact(batch), batch.seq, batch.now_ms)
+            self._marks = {}
             self.flush()
 
     def run_once(self) -> int:
@@ -259,10 +290,11 @@ class Runner:
                 share = max(1, (budget - total) // (len(self._source_tps) - i))
                 if total >= budget:
                     break
-                first, messages = reads.get(tp, (self._positions[tp], []))
-                got = self._log.read(tp[0], tp[1], first + len(messages), share)
-                if got.messages:
-                    reads[tp] = (first if messages else got.offset, messages + got.messages)
+                read = reads.get(tp) or _Input(self._positions[tp])
+                got = self._log.read(tp[0], tp[1], read.end, share)
+                if got.messages or got.next_offset > read.end:  # a gap moves the position too
+                    read.add(got)
+                    reads[tp] = read
                     total += len(got.messages)
             if total >= budget or self._stop or self._clock.monotonic() >= deadline:
                 return reads
@@ -271,10 +303,10 @@ class Runner:
     def _process(self, reads: _Reads, seq: int, now_ms: int) -> int:
         sources: dict[str, list[Record]] = {}
         errors: list[ErrorEntry] = []
-        for (topic, partition), (first, messages) in reads.items():
+        for (topic, partition), read in reads.items():
             source = self._source_of[topic]
             decode = decode_origin_messages if source in self._origin_sources else decode_records
-            records, rejected = decode(messages)
+            records, rejected = decode(read.messages)
             records, misplaced = self._share.split(records, topic, partition)
             errors.extend(
                 ErrorEntry(
@@ -296,13 +328,13 @@ class Runner:
                     raw=r.raw,
                     topic=topic,
                     partition=partition,
-                    offset=first + r.index,
+                    offset=read.offset_of(r.index),
                 )
                 for r in rejected
             )
         batch = _BatchRanges(
             seq,
-            [(t, p, first, first + len(m)) for (t, p), (first, m) in reads.items()],
+            [(t, p, read.start, read.end) for (t, p), read in reads.items()],
             now_ms,
             self._opts.workers,
         )
@@ -313,6 +345,8 @@ class Runner:
                 for r in result.rejections
             )
             entries = self._entries(result, errors)
+            if self._marks:
+                entries = self._unwritten(entries, seq)
             self._appender.wait()
             failpoints.reached("before_append", seq)
             if entries:
@@ -323,7 +357,7 @@ class Runner:
         except BaseException:
             self._discard_cache()
             raise
-        consumed = sum(len(m) for _, m in reads.values())
+        consumed = sum(len(read.messages) for read in reads.values())
         if not self._uncommitted:
             self._oldest_uncommitted = self._clock.monotonic()
         self._uncommitted.append(batch)
@@ -338,18 +372,44 @@ class Runner:
         return consumed
 
     def _entries(self, result: BatchResult, errors: list[ErrorEntry]) -> list[AppendEntry]:
-        per_partition: dict[TopicPartition, list[bytes]] = {}
+        """The batch's appends: outputs keyed by assetId in the partition the log's partitioner
+        gives that key, then the error lane's entries (unkeyed)."""
+        values: dict[TopicPartition, list[bytes]] = {}
+        keys: dict[TopicPartition, list[bytes | None]] = {}
         for stage, records in result.outputs.items():
             topic, partitions = self._sinks[stage]
             if partitions == 1:
-                per_partition.setdefault((topic, 0), []).extend(encode_records(records))
+                values.setdefault((topic, 0), []).extend(encode_records(records))
+                keys.setdefault((topic, 0), []).extend([r.assetId.encode() for r in records])
                 continue
-            for r in records:
-                tp = (topic, partition_for(r.assetId, partitions))
-                per_partition.setdefault(tp, []).append(encode_record(r))
+            for entry in record_entries(self._log, topic, partitions, records):
+                values.setdefault((topic, entry.partition), []).extend(entry.messages)
+                keys.setdefault((topic, entry.partition), []).extend(entry.keys or ())
+        entries = [AppendEntry(t, p, msgs, keys[(t, p)]) for (t, p), msgs in values.items()]
         if errors:
-            per_partition.setdefault((self._error_topic, 0), []).extend(encode_error(e) for e in errors)
-        return [AppendEntry(t, p, msgs) for (t, p), msgs in per_partition.items()]
+            entries.append(AppendEntry(self._error_topic, 0, [encode_error(e) for e in errors]))
+        return entries
+
+    def _unwritten(self, entries: list[AppendEntry], seq: int) -> list[AppendEntry]:
+        """Of a redone batch's entries, what the log does not hold yet: per partition, nothing
+        if a later batch's mark is there, the rest of the entry if this batch's mark is (an
+        append cut short), all of it otherwise. A mark of another length means the re-run did
+        not reproduce the first run's outputs, which exactly-once cannot repair."""
+        out = []
+        for entry in entries:
+            mark = self._marks.get((entry.topic, entry.partition))
+            if mark is None or mark.stamp.seq < seq:
+                out.append(entry)
+            elif mark.stamp.seq == seq:
+                if mark.count and mark.count != len(entry.messages):
+                    raise RecoveryError(
+                        f"pipeline {self.pipeline_id}: batch {seq} redone wrote {len(entry.messages)} "
+                        f"message(s) to {entry.topic}[{entry.partition}], the first run {mark.count}: "
+                        "a stage is not deterministic"
+                    )
+                if not mark.complete:
+                    out.append(entry._replace(start=mark.written))
+        return out
 
     # recovery
 
@@ -386,15 +446,21 @@ class Runner:
                 mine = batches
         return mine
 
+    def _output_partitions(self) -> list[TopicPartition]:
+        """Every partition the pipeline appends to: its destinations' and its error lane."""
+        sinks = {(topic, p) for topic, partitions in self._sinks.values() for p in range(partitions)}
+        return sorted(sinks | {(self._error_topic, 0)})
+
+    def _stamp_marks(self, producer: str | None = None) -> dict[TopicPartition, StampMark]:
+        """A producer's (default: this worker's) newest mark in each output partition it reached."""
+        producer = producer or self._producer_id
+        marks = {tp: self._log.last_stamp(tp[0], tp[1], producer) for tp in self._output_partitions()}
+        return {tp: mark for tp, mark in marks.items() if mark is not None}
+
     def _newest_stamp(self, producer: str) -> ProducerStamp | None:
         """A producer's newest stamp across the pipeline's destinations and error lane."""
-        newest: ProducerStamp | None = None
-        for topic, partitions in [*self._sinks.values(), (self._error_topic, 1)]:
-            for partition in range(partitions):
-                stamp = self._log.producer(topic, partition, producer)
-                if stamp is not None and (newest is None or stamp.seq > newest.seq):
-                    newest = stamp
-        return newest
+        marks = self._stamp_marks(producer).values()
+        return max((mark.stamp for mark in marks), key=lambda stamp: stamp.seq, default=None)
 
     def _settle_first(self, worker: int, workers: int) -> RecoveryError:
         return RecoveryError(
@@ -404,19 +470,19 @@ class Runner:
         )
 
     def _read_exact(self, batch: _BatchRanges) -> _Reads:
+        """The input of a batch again: every message of its ranges, read with the offsets the
+        log gives (they may have gaps). Gone if retention dropped any of it meanwhile."""
         reads: _Reads = {}
         for topic, partition, start, end in batch.ranges:
-            messages: list[bytes] = []
-            while start + len(messages) < end:
-                got = self._log.read(
-                    topic, partition, start + len(messages), end - start - len(messages), until=end
-                )
-                if got.offset != start + len(messages) or not got.messages:
-                    raise RecoveryError(
-                        f"input {topic}[{partition}] {start}..{end} of batch {batch.seq} is gone"
-                    )
-                messages.extend(got.messages)
-            reads[(topic, partition)] = (start, messages)
+            read = _Input(start)
+            while read.end < end:
+                got = self._log.read(topic, partition, read.end, self._opts.max_batch_records, until=end)
+                if got.next_offset <= read.end:
+                    break
+                read.add(got)
+            if read.end < end or self._log.start_offset(topic, partition) > start:
+                raise RecoveryError(f"input {topic}[{partition}] {start}..{end} of batch {batch.seq} is gone")
+            reads[(topic, partition)] = read
         return reads
 
     def _check_state_versions(self) -> None:

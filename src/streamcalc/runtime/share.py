@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from streamcalc.library.io import ConsumerConfig
-from streamcalc.log import TopicPartition, partition_for
+from streamcalc.log import TopicPartition
 from streamcalc.pipeline import PipelineError, StageGraph
 from streamcalc.records import Record
 
@@ -48,16 +48,24 @@ def check_shareable(graph: StageGraph, partitions: Mapping[str, int], workers: i
             )
 
 
+Partitioner = Callable[[str, int], int]
+"""(key, partitions) -> partition: the log's, `h(key) mod partitions` (the Log contract)."""
+
+
 class Share:
     """Worker `worker` of `workers`, over sources of the given partition counts. Producers place
-    records by asset and every source has a multiple of `workers` partitions, so an asset in
-    partition crc % p is read by worker (crc % p) % workers = crc % workers: one worker."""
+    records by asset with the log's partitioner, h mod p, and every source has a multiple of
+    `workers` partitions, so an asset in partition h % p is read by worker (h % p) % workers =
+    h % workers: one worker."""
 
-    def __init__(self, worker: int, workers: int, partitions: Mapping[str, int]) -> None:
+    def __init__(
+        self, worker: int, workers: int, partitions: Mapping[str, int], partition_for: Partitioner
+    ) -> None:
         if not 0 <= worker < workers:
             raise ValueError(f"worker {worker} of {workers}: a worker is numbered from 0 to workers - 1")
         self.worker, self.workers = worker, workers
         self._partitions = partitions
+        self._partition_for = partition_for
         self.reads: list[TopicPartition] = [  # the source partitions this worker reads
             (topic, p) for topic, n in partitions.items() for p in range(worker, n, workers)
         ]
@@ -66,7 +74,7 @@ class Share:
         """Whether this worker owns an asset's state (None with one worker: it owns all)."""
         if self.workers == 1:
             return None
-        workers, worker = self.workers, self.worker
+        workers, worker, partition_for = self.workers, self.worker, self._partition_for
         return lambda asset_id: partition_for(asset_id, workers) == worker
 
     def split(
@@ -76,7 +84,7 @@ class Share:
         worker may own their state, so processing them could race it."""
         if self.workers == 1:
             return records, []
-        n = self._partitions[topic]
+        n, partition_for = self._partitions[topic], self._partition_for
         placed: list[Record] = []
         misplaced: list[tuple[Record, str]] = []
         for r in records:

@@ -32,6 +32,7 @@ from typing import Any
 
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
+from streamcalc.ids import check_pipeline_id
 from streamcalc.log import ResetTarget, TopicConfig, TopicPartition
 from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import StageGraph, build_graph
@@ -39,7 +40,6 @@ from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.share import check_shareable, source_topics
 from streamcalc.runtime.spec import read_spec, write_spec
 from streamcalc.runtime.worker import worker_command
-from streamcalc.ids import check_pipeline_id
 from streamcalc.state.lmdb import open_pipeline_state
 
 log = logging.getLogger(__name__)

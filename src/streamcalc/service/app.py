@@ -21,12 +21,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from streamcalc import __version__
+from streamcalc.catalog.sqlite import open_catalog
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.log.embedded import open_log
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service import codes
 from streamcalc.service.auth import Authenticator
-from streamcalc.catalog.sqlite import open_catalog
 from streamcalc.service.envelope import envelope
 from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService

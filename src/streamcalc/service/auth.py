@@ -20,9 +20,9 @@ import threading
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from streamcalc.catalog.base import Account, Catalog, TokenGrant
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
-from streamcalc.catalog.base import Account, Catalog, TokenGrant
 from streamcalc.signing import sha256_hex, sign, token_request_encryption
 
 # token service codes (EnOS apim-token-service)

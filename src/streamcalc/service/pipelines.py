@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streamcalc.catalog import Catalog, PipelineRecord
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
 from streamcalc.library import OperatorType
@@ -29,7 +30,6 @@ from streamcalc.runtime.spec import read_spec, spec_path
 from streamcalc.runtime.supervisor import PipelineStatus as WorkerStatus
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service import codes
-from streamcalc.catalog import Catalog, PipelineRecord
 from streamcalc.service.errors import ApiError
 from streamcalc.service.stage_state import StateRequest, get_items, state_name, stateful_stage
 from streamcalc.state.lmdb import open_pipeline_state

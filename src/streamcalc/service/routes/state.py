@@ -7,8 +7,8 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from streamcalc.service import codes
 from streamcalc.catalog import AuditEntry, Catalog
+from streamcalc.service import codes
 from streamcalc.service.deps import Body, Caller, OrgId
 from streamcalc.service.envelope import envelope
 from streamcalc.service.errors import ApiError

@@ -9,9 +9,10 @@ import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from streamcalc.log import AppendEntry, InvalidTopic, TopicConfig, check_topic_name, partition_for
+from streamcalc.log import InvalidTopic, TopicConfig, check_topic_name
 from streamcalc.log.embedded import EmbeddedLog
-from streamcalc.records import OriginError, Record, decode_record, encode_record, normalise_origin
+from streamcalc.log.records import record_entries
+from streamcalc.records import OriginError, Record, decode_record, normalise_origin
 from streamcalc.service import codes
 from streamcalc.service.deps import Body, OrgId, json_body
 from streamcalc.service.envelope import envelope
@@ -48,11 +49,7 @@ def ingest(request: Request, topic: str, org: OrgId, body: Body) -> JSONResponse
         for reason in _collect(item, org, records):
             rejected.append({"index": i, "reason": reason})
     log: EmbeddedLog = request.app.state.log
-    partitions = log.ensure_topic(TopicConfig(name)).partitions
-    per_partition: dict[int, list[bytes]] = {}
-    for r in records:
-        per_partition.setdefault(partition_for(r.assetId, partitions), []).append(encode_record(r))
-    log.append([AppendEntry(name, p, msgs) for p, msgs in sorted(per_partition.items())])
+    log.append(record_entries(log, name, log.ensure_topic(TopicConfig(name)).partitions, records))
     return envelope(request, {"count": len(records), "rejected": rejected})
 
 
@@ -71,7 +68,7 @@ def consume(
         return envelope(request, {"records": [], "nextOffset": offset})
     result = log.read(name, partition, offset, limit)
     records = [
-        {"offset": result.offset + i, "partition": partition, "record": json.loads(m)}
+        {"offset": result.offset_of(i), "partition": partition, "record": json.loads(m)}
         for i, m in enumerate(result.messages)
     ]
     return envelope(request, {"records": records, "nextOffset": result.next_offset})
