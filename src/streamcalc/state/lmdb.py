@@ -17,8 +17,7 @@ from streamcalc.clock import Clock
 from streamcalc.ids import check_pipeline_id
 from streamcalc.keycodec import split_topic_partition, topic_partition_key
 from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env
-from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition
-from streamcalc.state.errors import OffsetRegression, StaleCheckpoint
+from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition, check_commit
 from streamcalc.state.keys import asset_prefix, key_encoder, split_key, stage_prefix
 
 _I64 = struct.Struct(">q")
@@ -68,14 +67,7 @@ class LmdbStateStore:
     def commit(self, writes: StateWrites, expected: Checkpoint, new: Checkpoint, worker: int = 0) -> None:
         with self._env.begin(write=True) as txn:
             stored = self._read_checkpoint(txn, worker)
-            if (stored.seq, stored.generation) != (expected.seq, expected.generation):
-                raise StaleCheckpoint((expected.seq, expected.generation), (stored.seq, stored.generation))
-            if new.seq <= expected.seq:
-                raise ValueError(f"a commit moves seq forward: {expected.seq} -> {new.seq}")
-            for tp, offset in new.offsets.items():
-                committed = stored.offsets.get(tp, 0)
-                if offset < committed:
-                    raise OffsetRegression(tp[0], tp[1], committed, offset)
+            check_commit(stored, expected, new)
             for stage, changes in writes.items():
                 self._write_stage(txn, stage, changes)
             txn.put(_seq_key(worker), _I64.pack(new.seq), db=self._meta)

@@ -12,8 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from streamcalc.clock import Clock
 from streamcalc.ids import check_pipeline_id
-from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition
-from streamcalc.state.errors import OffsetRegression, StaleCheckpoint
+from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition, check_commit
 
 _Stage = dict[str, dict[str, bytes]]
 """assetId -> pointId -> value; an asset without points is removed, so is a stage without assets."""
@@ -64,14 +63,7 @@ class MemoryStateStore:
     def commit(self, writes: StateWrites, expected: Checkpoint, new: Checkpoint, worker: int = 0) -> None:
         with self._lock:
             stored = self._checkpoint(worker)
-            if (stored.seq, stored.generation) != (expected.seq, expected.generation):
-                raise StaleCheckpoint((expected.seq, expected.generation), (stored.seq, stored.generation))
-            if new.seq <= expected.seq:
-                raise ValueError(f"a commit moves seq forward: {expected.seq} -> {new.seq}")
-            for tp, offset in new.offsets.items():
-                committed = stored.offsets.get(tp, 0)
-                if offset < committed:
-                    raise OffsetRegression(tp[0], tp[1], committed, offset)
+            check_commit(stored, expected, new)
             # everything is checked: from here on nothing can fail half way
             for stage, changes in writes.items():
                 self._write_stage(stage, changes)
