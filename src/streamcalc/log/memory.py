@@ -89,8 +89,11 @@ class _Partition:
 
     def trim(self, config: TopicConfig, now_ms: int) -> int:
         """Drop whole batches from the front while over the size or age limit; keeps the newest."""
+        if config.retention_bytes is None and config.retention_ms is None:
+            return 0
         dropped, size = 0, self.size
-        for batch in self.batches[:-1]:
+        while dropped < len(self.batches) - 1:
+            batch = self.batches[dropped]
             too_big = config.retention_bytes is not None and size > config.retention_bytes
             too_old = config.retention_ms is not None and batch.appended_ms < now_ms - config.retention_ms
             if not (too_big or too_old):
@@ -118,6 +121,8 @@ class MemoryLog:
     def fail_after(self, messages: int) -> None:
         """Make the next append raise LogUnavailable once it has written `messages` of its
         messages (all of them, if it has no more): what a crash or a lost connection leaves."""
+        if messages < 0:
+            raise ValueError(f"fail_after takes a count of messages >= 0, got {messages}")
         with self._lock:
             self._fail_after = messages
 
@@ -225,7 +230,6 @@ class MemoryLog:
             return sum(
                 part.trim(config, now)
                 for config in self._topics.values()
-                if config.retention_bytes is not None or config.retention_ms is not None
                 for _, part in self._each_partition(config.name)
             )
 
