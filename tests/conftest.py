@@ -1,13 +1,18 @@
-"""Shared fixtures: helper Python processes for the cross-process tests of the embedded backends."""
+"""Shared fixtures: a manual clock, SQLite catalogs on tmp files, and helper Python processes for
+the cross-process tests of the embedded backends."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+
+from streamcalc.catalog.sqlite import SqliteCatalog
+from streamcalc.clock import ManualClock
 
 
 class PythonProcessFactory:
@@ -49,3 +54,26 @@ def python_process_factory() -> Iterator[PythonProcessFactory]:
     factory = PythonProcessFactory()
     yield factory
     factory.reap()
+
+
+START_MS = 1_700_000_000_000
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    return ManualClock(START_MS)
+
+
+@pytest.fixture
+def catalog_factory(tmp_path: Path, manual_clock: ManualClock) -> Iterator[Callable[..., SqliteCatalog]]:
+    """`make(path=tmp_path/"catalog.sqlite3", clock=manual_clock)`; closes every catalog it opened."""
+    opened: list[SqliteCatalog] = []
+
+    def make(path: Path | None = None, clock: ManualClock | None = None) -> SqliteCatalog:
+        catalog = SqliteCatalog(path or tmp_path / "catalog.sqlite3", clock or manual_clock)
+        opened.append(catalog)
+        return catalog
+
+    yield make
+    for catalog in opened:
+        catalog.close()

@@ -1,37 +1,15 @@
-"""Fixtures for the service tests: catalogs on tmp files and authenticators, on a manual clock."""
+"""Fixtures for the service tests: authenticators on a manual clock (the clock and catalogs are in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from streamcalc.catalog.sqlite import SqliteCatalog
 from streamcalc.clock import ManualClock
 from streamcalc.service.auth import Authenticator
-
-START_MS = 1_700_000_000_000
-
-
-@pytest.fixture
-def manual_clock() -> ManualClock:
-    return ManualClock(START_MS)
-
-
-@pytest.fixture
-def catalog_factory(tmp_path: Path, manual_clock: ManualClock) -> Iterator[Callable[..., SqliteCatalog]]:
-    """`make(path=tmp_path/"catalog.sqlite3", clock=manual_clock)`; closes every catalog it opened."""
-    opened: list[SqliteCatalog] = []
-
-    def make(path: Path | None = None, clock: ManualClock | None = None) -> SqliteCatalog:
-        catalog = SqliteCatalog(path or tmp_path / "catalog.sqlite3", clock or manual_clock)
-        opened.append(catalog)
-        return catalog
-
-    yield make
-    for catalog in opened:
-        catalog.close()
 
 
 @pytest.fixture

@@ -64,6 +64,13 @@ class AuditEntry:
     at_ms: int
 
 
+def require_text(value: str, name: str) -> None:
+    """ValueError unless `value` is a string with more than whitespace: the rule every catalog
+    applies to org ids, appKeys and appSecrets."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+
+
 class Catalog(Protocol):
     # orgs and accounts
     def ensure_org(self, org_id: str) -> None: ...

@@ -27,6 +27,7 @@ from streamcalc.catalog.base import (
     PipelineStatus,
     StatusChange,
     TokenGrant,
+    require_text,
 )
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 
@@ -93,16 +94,16 @@ class SqliteCatalog:
     # orgs and accounts
 
     def ensure_org(self, org_id: str) -> None:
-        _require(org_id, "org_id")
+        require_text(org_id, "org_id")
         with self._write() as db:
             self._ensure_org(db, org_id)
 
     def create_account(
         self, org_id: str, app_key: str | None = None, app_secret: str | None = None
     ) -> Account:
-        _require(org_id, "org_id")
+        require_text(org_id, "org_id")
         key = app_key if app_key is not None else str(uuid.uuid4())
-        _require(key, "app_key")
+        require_text(key, "app_key")
         with self._write() as db:
             existing = db.execute(_SELECT_ACCOUNT, (key,)).fetchone()
             if existing is not None:
@@ -111,7 +112,7 @@ class SqliteCatalog:
                     raise ValueError(f"appKey {key!r} already exists with another org or secret")
                 return account
             secret = app_secret if app_secret is not None else str(uuid.uuid4())
-            _require(secret, "app_secret")
+            require_text(secret, "app_secret")
             self._ensure_org(db, org_id)
             account = Account(key, org_id, secret, self._clock.wall_ms())
             db.execute("INSERT INTO accounts VALUES (?, ?, ?, ?)", (key, org_id, secret, account.created_ms))
@@ -143,7 +144,7 @@ class SqliteCatalog:
     def create_pipeline(
         self, org_id: str, name: str, design: dict[str, Any], meta: dict[str, Any]
     ) -> PipelineRecord:
-        _require(org_id, "org_id")
+        require_text(org_id, "org_id")
         pipeline_id = str(uuid.uuid4())
         now = self._clock.wall_ms()
         with self._write() as db:
@@ -296,6 +297,13 @@ def open_catalog(data_dir: Path, clock: Clock = SYSTEM_CLOCK) -> SqliteCatalog:
     return SqliteCatalog(data_dir / CATALOG_FILE, clock)
 
 
+def open_url(place: str, clock: Clock) -> SqliteCatalog:
+    """The catalog of a `sqlite://<file>` URL, created with its directory if missing."""
+    path = Path(place)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteCatalog(path, clock)
+
+
 def _create_schema(db: sqlite3.Connection) -> None:
     for statement in _SCHEMA.split(";"):
         if statement.strip():
@@ -333,8 +341,3 @@ def _record(row: tuple[Any, ...]) -> PipelineRecord:
 
 def _dump(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _require(value: str, name: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string")

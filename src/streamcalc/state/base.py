@@ -31,6 +31,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streamcalc.state.errors import OffsetRegression, StaleCheckpoint
+
 StateKey = tuple[str, str]
 """(assetId, pointId)"""
 TopicPartition = tuple[str, int]
@@ -49,6 +51,20 @@ class Checkpoint:
     def advance(self, offsets: Mapping[TopicPartition, int]) -> Checkpoint:
         """The checkpoint one batch later, with the batch's end offsets merged in."""
         return Checkpoint(self.seq + 1, self.generation, {**self.offsets, **offsets})
+
+
+def check_commit(stored: Checkpoint, expected: Checkpoint, new: Checkpoint) -> None:
+    """The compare-and-set of `commit`, for every backend alike: `StaleCheckpoint` if the worker's
+    checkpoint moved, ValueError if `new` does not move seq forward, `OffsetRegression` if an
+    offset of `new` is behind the committed one."""
+    if (stored.seq, stored.generation) != (expected.seq, expected.generation):
+        raise StaleCheckpoint((expected.seq, expected.generation), (stored.seq, stored.generation))
+    if new.seq <= expected.seq:
+        raise ValueError(f"a commit moves seq forward: {expected.seq} -> {new.seq}")
+    for tp, offset in new.offsets.items():
+        committed = stored.offsets.get(tp, 0)
+        if offset < committed:
+            raise OffsetRegression(tp[0], tp[1], committed, offset)
 
 
 class StateStore(Protocol):

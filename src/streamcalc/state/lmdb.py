@@ -8,15 +8,16 @@ commit, and a single writer at a time across processes.
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from streamcalc.clock import Clock
 from streamcalc.ids import check_pipeline_id
 from streamcalc.keycodec import split_topic_partition, topic_partition_key
 from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env
-from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition
-from streamcalc.state.errors import OffsetRegression, StaleCheckpoint
+from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition, check_commit
 from streamcalc.state.keys import asset_prefix, key_encoder, split_key, stage_prefix
 
 _I64 = struct.Struct(">q")
@@ -66,14 +67,7 @@ class LmdbStateStore:
     def commit(self, writes: StateWrites, expected: Checkpoint, new: Checkpoint, worker: int = 0) -> None:
         with self._env.begin(write=True) as txn:
             stored = self._read_checkpoint(txn, worker)
-            if (stored.seq, stored.generation) != (expected.seq, expected.generation):
-                raise StaleCheckpoint((expected.seq, expected.generation), (stored.seq, stored.generation))
-            if new.seq <= expected.seq:
-                raise ValueError(f"a commit moves seq forward: {expected.seq} -> {new.seq}")
-            for tp, offset in new.offsets.items():
-                committed = stored.offsets.get(tp, 0)
-                if offset < committed:
-                    raise OffsetRegression(tp[0], tp[1], committed, offset)
+            check_commit(stored, expected, new)
             for stage, changes in writes.items():
                 self._write_stage(txn, stage, changes)
             txn.put(_seq_key(worker), _I64.pack(new.seq), db=self._meta)
@@ -167,9 +161,39 @@ def _seq_key(worker: int) -> bytes:
     return _SEQ if worker == 0 else b"%s:%d" % (_SEQ, worker)
 
 
+class LmdbStateBackend:
+    """One LMDB environment per pipeline under `root`, each opened once and kept open: opening
+    an environment costs a write transaction, which an API request should not pay."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._lock = threading.Lock()
+        self._stores: dict[str, LmdbStateStore] = {}
+
+    def store(self, pipeline_id: str) -> LmdbStateStore:
+        path = self._root / check_pipeline_id(pipeline_id)
+        with self._lock:
+            store = self._stores.get(pipeline_id)
+            if store is None:
+                store = self._stores[pipeline_id] = LmdbStateStore(path)
+            return store
+
+    def close(self) -> None:
+        """Close every store handed out (a later `store` opens them again)."""
+        with self._lock:
+            stores, self._stores = self._stores, {}
+        for store in stores.values():
+            store.close()
+
+
+def open_url(place: str, clock: Clock) -> LmdbStateBackend:
+    """The backend of an `lmdb://<dir>` URL."""
+    return LmdbStateBackend(Path(place))
+
+
 def open_pipeline_state(data_dir: Path, pipeline_id: str) -> LmdbStateStore:
-    """The store of one pipeline under a data dir (created on first use)."""
+    """The store of one pipeline under a data dir (created on first use), a handle of its own."""
     return LmdbStateStore(data_dir / "state" / check_pipeline_id(pipeline_id))
 
 
-__all__ = ["LmdbStateStore", "open_pipeline_state"]
+__all__ = ["LmdbStateBackend", "LmdbStateStore", "open_pipeline_state", "open_url"]
