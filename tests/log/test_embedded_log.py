@@ -3,21 +3,26 @@ stores appends, atomic appends, durability, handles, and readers and writers in 
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+import lmdb
 import pytest
 from log_support import ALL, SIZES, append_batches, msgs
 
 from streamcalc.clock import ManualClock
+from streamcalc.keycodec import part, topic_partition_key
 from streamcalc.log import (
     AppendEntry,
     InvalidTopic,
     LogError,
+    LogUnavailable,
     ProducerStamp,
     ReadResult,
+    StampMark,
     TopicConfig,
     embedded,
 )
@@ -61,7 +66,7 @@ def test_append_gives_dense_offsets_across_many_batches(log: EmbeddedLog) -> Non
     everything = append_batches(log, "t", SIZES)
     assert log.start_offset("t", 0) == 0
     assert log.end_offset("t", 0) == sum(SIZES) == len(everything)
-    assert log.read("t", 0, 0, ALL) == ReadResult(0, everything)
+    assert log.read("t", 0, 0, ALL) == ReadResult(0, everything, len(everything))
 
 
 def test_a_big_append_is_stored_in_values_and_reads_across_them(
@@ -86,6 +91,7 @@ def test_a_big_append_is_stored_in_values_and_reads_across_them(
     [AppendEntry("a", 2, [b"bad"]), AppendEntry("a", -1, [b"bad"]), AppendEntry("bad name", 0, [b"bad"])],
 )
 def test_a_failing_entry_leaves_the_whole_append_unwritten(log: EmbeddedLog, bad_entry: AppendEntry) -> None:
+    """More than the contract asks (a prefix may stay): appends here are one transaction."""
     log.ensure_topic(TopicConfig("a", partitions=2))
     log.append([AppendEntry("a", 0, [b"before"])])
     with pytest.raises(InvalidTopic):
@@ -95,7 +101,7 @@ def test_a_failing_entry_leaves_the_whole_append_unwritten(log: EmbeddedLog, bad
         )
     assert log.read("a", 0, 0, ALL).messages == [b"before"]
     assert log.topic("fresh") is None
-    assert log.producer("a", 0, "w") is None
+    assert log.last_stamp("a", 0, "w") is None
     assert [t.name for t in log.topics()] == ["a"]
 
 
@@ -139,9 +145,9 @@ def test_everything_survives_close_and_reopen(log_factory: LogFactory, tmp_path:
 
     reopened = log_factory()
     assert reopened.topic("t") == TopicConfig("t", partitions=2, retention_bytes=10_000)
-    assert reopened.read("t", 1, 0, ALL) == ReadResult(0, everything)
-    assert reopened.read("t", 0, 0, ALL) == ReadResult(0, [b"stamped"])
-    assert reopened.producer("t", 0, "w") == ProducerStamp("w", 4, b"meta")
+    assert reopened.read("t", 1, 0, ALL) == ReadResult(0, everything, len(everything))
+    assert reopened.read("t", 0, 0, ALL) == ReadResult(0, [b"stamped"], 1)
+    assert reopened.last_stamp("t", 0, "w") == StampMark(ProducerStamp("w", 4, b"meta"), 1, 1)
     assert reopened.committed("g", "t") == {1: 17}
     assert reopened.append([AppendEntry("t", 1, [b"more"])]) == [len(everything)]
 
@@ -168,7 +174,8 @@ def test_closing_a_handle_twice_does_not_close_another_handle(log_factory: LogFa
 
 CONTINUOUS_WRITER = """
     import pathlib, sys
-    from streamcalc.log import AppendEntry, open_log
+    from streamcalc.log import AppendEntry
+    from streamcalc.log.embedded import open_log
     data, stop = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     log = open_log(data)
     batch = 0
@@ -231,7 +238,8 @@ def test_concurrent_reader_sees_only_whole_appends(
 
 COUNTED_WRITER = """
     import pathlib, sys
-    from streamcalc.log import AppendEntry, open_log
+    from streamcalc.log import AppendEntry
+    from streamcalc.log.embedded import open_log
     data, name, batches = pathlib.Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     log = open_log(data)
     print("ready", flush=True)
@@ -274,3 +282,25 @@ def test_two_processes_appending_concurrently_lose_and_duplicate_nothing(
         assert own == [
             f"{name}/{b}/{i}/{b % 5 + 1}".encode() for b in range(batches) for i in range(b % 5 + 1)
         ]
+
+
+def test_stamps_written_before_marks_had_counts_read_as_whole_entries(log: EmbeddedLog) -> None:
+    """A data dir of the release before this one holds `producers` values (seq, meta): its
+    appends were atomic too, so such a stamp's entry is whole, and recovery skips it."""
+    with log._env.begin(write=True) as txn:
+        key = topic_partition_key("t", 0) + part("w")
+        txn.put(key, struct.pack(">q", 9) + b"meta", db=log._old_stamps)
+    mark = log.last_stamp("t", 0, "w")
+    assert mark == StampMark(ProducerStamp("w", 9, b"meta"), 0, 0) and mark.complete
+    log.append([AppendEntry("t", 0, [b"x", b"y"])], ProducerStamp("w", 10))
+    assert log.last_stamp("t", 0, "w") == StampMark(ProducerStamp("w", 10), 2, 2)
+
+
+def test_lmdb_errors_reach_callers_as_log_unavailable(tmp_path: Path) -> None:
+    small = EmbeddedLog(tmp_path / "small", map_size=256 << 10)
+    try:
+        with pytest.raises(LogUnavailable, match="LMDB") as caught:
+            small.append([AppendEntry("t", 0, [b"x" * (1 << 20)])])
+        assert isinstance(caught.value.__cause__, lmdb.Error)
+    finally:
+        small.close()

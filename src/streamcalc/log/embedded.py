@@ -117,13 +117,14 @@ class EmbeddedLog:
         with self._env.begin(db=self._batches) as txn:
             cursor = txn.cursor()
             found = cursor.set_range(tpk + _OFFSET.pack(offset))
+            visited = False
             while found and len(out) < max_messages:
                 key, value = cursor.item()
                 if not key.startswith(tpk):
                     break
                 base, count, _ = _BATCH.unpack_from(value)
-                if not out:
-                    first = max(offset, base)
+                if not visited:  # the value holding `offset`, or the first retained after it
+                    first, visited = max(offset, base), True
                 if until is not None and base >= until:
                     break
                 messages = _messages.decode(memoryview(value)[_BATCH.size :])
