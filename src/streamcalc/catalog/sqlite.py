@@ -296,6 +296,14 @@ def open_catalog(data_dir: Path, clock: Clock = SYSTEM_CLOCK) -> SqliteCatalog:
     return SqliteCatalog(data_dir / CATALOG_FILE, clock)
 
 
+def open_url(place: str, clock: Clock) -> SqliteCatalog:
+    """The catalog in file `place`, its directory created if missing (the composition root's
+    entry point)."""
+    path = Path(place)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteCatalog(path, clock)
+
+
 def _create_schema(db: sqlite3.Connection) -> None:
     for statement in _SCHEMA.split(";"):
         if statement.strip():

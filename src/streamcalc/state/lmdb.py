@@ -8,15 +8,17 @@ commit, and a single writer at a time across processes.
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from streamcalc.clock import Clock
 from streamcalc.ids import check_pipeline_id
 from streamcalc.keycodec import split_topic_partition, topic_partition_key
-from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env
+from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env, translate_errors
 from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition
-from streamcalc.state.errors import OffsetRegression, StaleCheckpoint
+from streamcalc.state.errors import OffsetRegression, StaleCheckpoint, StateUnavailable
 from streamcalc.state.keys import asset_prefix, key_encoder, split_key, stage_prefix
 
 _I64 = struct.Struct(">q")
@@ -26,6 +28,7 @@ _OFFSET = b"offset:"
 _VERSION = b"version:"
 
 
+@translate_errors(StateUnavailable)
 class LmdbStateStore:
     def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE_BYTES) -> None:
         self._closed = False
@@ -167,9 +170,37 @@ def _seq_key(worker: int) -> bytes:
     return _SEQ if worker == 0 else b"%s:%d" % (_SEQ, worker)
 
 
+class LmdbStateBackend:
+    """The stores of every pipeline, one LMDB environment each under `root`, each opened once
+    per process and shared by its callers (the API answers from them without reopening)."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)  # a root that cannot be made fails at start
+        self._root = root
+        self._lock = threading.Lock()
+        self._stores: dict[str, LmdbStateStore] = {}
+
+    def store(self, pipeline_id: str) -> LmdbStateStore:
+        with self._lock:
+            if pipeline_id not in self._stores:
+                self._stores[pipeline_id] = LmdbStateStore(self._root / check_pipeline_id(pipeline_id))
+            return self._stores[pipeline_id]
+
+    def close(self) -> None:
+        with self._lock:
+            stores, self._stores = self._stores, {}
+        for store in stores.values():
+            store.close()
+
+
 def open_pipeline_state(data_dir: Path, pipeline_id: str) -> LmdbStateStore:
     """The store of one pipeline under a data dir (created on first use)."""
     return LmdbStateStore(data_dir / "state" / check_pipeline_id(pipeline_id))
 
 
-__all__ = ["LmdbStateStore", "open_pipeline_state"]
+def open_url(place: str, clock: Clock) -> LmdbStateBackend:
+    """The stores under directory `place` (the composition root's entry point)."""
+    return LmdbStateBackend(Path(place))
+
+
+__all__ = ["LmdbStateBackend", "LmdbStateStore", "open_pipeline_state", "open_url"]
