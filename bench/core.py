@@ -23,6 +23,7 @@ from typing import Any
 from bench import workloads
 from bench.peers import flink
 from bench.table import Row
+from streamcalc.backends import Backends
 from streamcalc.log import TopicConfig
 from streamcalc.log.embedded import open_log
 from streamcalc.runtime.policy import RunnerOptions
@@ -85,7 +86,9 @@ def run_worker(
     partitions = range(log_.ensure_topic(TopicConfig(topic_in)).partitions)
     records = sum(log_.end_offset(topic_in, p) for p in partitions)
     log_.close()
-    write_spec(data_dir, pipeline_id, definition, RunnerOptions(workers=workers))
+    write_spec(
+        data_dir, pipeline_id, definition, RunnerOptions(workers=workers), Backends.resolve(data_dir).urls
+    )
     store = open_pipeline_state(data_dir, pipeline_id)
     commits: list[tuple[float, int]] = []
     peak_anon_kb = polls = 0

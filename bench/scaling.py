@@ -36,6 +36,7 @@ from typing import Any
 from bench import workloads
 from bench.core import IN, OUT, PIPELINE, RESULTS, SEED, proc_field
 from bench.table import Row
+from streamcalc.backends import Backends
 from streamcalc.runtime.keyed_state import DEFAULT_MAX_CACHED_KEYS
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.spec import write_spec
@@ -89,7 +90,8 @@ def run_cell(data_dir: Path, cell: Cell) -> dict[str, Any]:
     pipeline_id = f"k{cell.keys}-b{cell.batch}"
     pipeline = copy.deepcopy(PIPELINE)
     pipeline["stages"][-1]["config"]["topic"] = f"{OUT}-b{cell.batch}"
-    write_spec(data_dir, pipeline_id, pipeline, RunnerOptions(max_batch_records=cell.batch))
+    options = RunnerOptions(max_batch_records=cell.batch)
+    write_spec(data_dir, pipeline_id, pipeline, options, Backends.resolve(data_dir).urls)
     store = open_pipeline_state(data_dir, pipeline_id)
     commits: list[tuple[float, int]] = []
     peak_anon_kb = 0

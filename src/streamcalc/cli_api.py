@@ -69,21 +69,21 @@ def connect(
     if not (org_id and app_key and app_secret):
         given = {"org-id": org_id, "app-key": app_key, "app-secret": app_secret}
         missing = [f"--{n} (or STREAMCALC_{n.upper().replace('-', '_')})" for n, v in given.items() if not v]
-        _fail(f"missing {', '.join(missing)}", 2)
+        fail(f"missing {', '.join(missing)}", 2)
     try:
         with StreamcalcClient(url, org_id, app_key, app_secret) as client:
             yield client
     except EnosError as e:
-        _fail(f"{e.code}: {e.msg}", 1)
+        fail(f"{e.code}: {e.msg}", 1)
     except httpx.ConnectError as e:
-        _fail(f"cannot connect to {url}: is the service running at {url}? ({e})", 1)
+        fail(f"cannot connect to {url}: is the service running at {url}? ({e})", 1)
     except httpx.HTTPError as e:
-        _fail(f"{url}: {e}", 1)
+        fail(f"{url}: {e}", 1)
     except json.JSONDecodeError:
-        _fail(f"{url} did not answer with an API envelope: is it a streamcalc service?", 1)
+        fail(f"{url} did not answer with an API envelope: is it a streamcalc service?", 1)
 
 
-def _fail(message: str, code: int) -> NoReturn:
+def fail(message: str, code: int) -> NoReturn:
     """`message` in red on stderr, then exit with `code` (2 for bad input, 1 for a failed call)."""
     err.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -104,7 +104,7 @@ def save(
 ) -> None:
     """Create a pipeline (no id) or update its design version; prints the pipeline id."""
     if pipeline_id is None and file is None:
-        _fail("a new pipeline needs --file", 2)
+        fail("a new pipeline needs --file", 2)
     definition = None if file is None else _load_object(file)
     with connect(url, org_id, app_key, app_secret) as client:
         typer.echo(client.save_pipeline(pipeline_id, definition, name=name))
@@ -372,7 +372,7 @@ def _ids(inline: str | None, file: Path | None, what: str) -> list[str]:
     raw = (inline or "").split(",") + (_read(file).splitlines() if file else [])
     ids = list(dict.fromkeys(x.strip() for x in raw if x.strip()))
     if not ids:
-        _fail(f"give --{what} a1,a2 or --{what}-file FILE", 2)
+        fail(f"give --{what} a1,a2 or --{what}-file FILE", 2)
     return ids
 
 
@@ -380,20 +380,20 @@ def _read(source: Path) -> str:
     try:
         return sys.stdin.read() if str(source) == "-" else source.read_text()
     except OSError as e:
-        _fail(f"{source}: {e}", 2)
+        fail(f"{source}: {e}", 2)
 
 
 def _json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        _fail(f"{where}: {e}", 2)
+        fail(f"{where}: {e}", 2)
 
 
 def _load_object(source: Path) -> dict[str, Any]:
     doc = _json(_read(source), str(source))
     if not isinstance(doc, dict):
-        _fail(f"{source}: a pipeline is a JSON object", 2)
+        fail(f"{source}: a pipeline is a JSON object", 2)
     return doc
 
 

@@ -7,13 +7,15 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from streamcalc.backends import Backends
 from streamcalc.log import AppendEntry, TopicConfig
 from streamcalc.log.embedded import EmbeddedLog, open_log
 from streamcalc.log.partitioners import crc32_partition
@@ -23,6 +25,7 @@ from streamcalc.runtime.errorlane import error_topic
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.runner import Runner
 from streamcalc.runtime.spec import write_spec
+from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.runtime.worker import worker_command
 from streamcalc.state.lmdb import LmdbStateStore, open_pipeline_state
 
@@ -189,7 +192,24 @@ def prepare(data_dir: Path, messages: list[bytes], definition: dict[str, Any], *
     log_ = open_log(data_dir)
     fill(log_, IN, messages)
     log_.close()
-    write_spec(data_dir, "p1", definition, RunnerOptions(**options))
+    write_p1_spec(data_dir, definition, RunnerOptions(**options))
+
+
+def write_p1_spec(data_dir: Path, definition: dict[str, Any], options: RunnerOptions) -> None:
+    """Pipeline p1's worker spec on the embedded backends of `data_dir`, as a supervisor writes it."""
+    write_spec(data_dir, "p1", definition, options, Backends.resolve(data_dir).urls)
+
+
+@contextmanager
+def supervising(data_dir: Path, **options: Any) -> Iterator[Supervisor]:
+    """A supervisor on the embedded backends of `data_dir`; closed, then its backends, at the end."""
+    backends = Backends.resolve(data_dir)
+    supervisor = Supervisor(backends, data_dir, **options)
+    try:
+        yield supervisor
+    finally:
+        supervisor.close()
+        backends.close()
 
 
 def open_store(data_dir: Path, pipeline_id: str = "p1") -> LmdbStateStore:

@@ -26,14 +26,14 @@ from runtime_support import (
     prepare,
     snapshot,
     sum_pipeline,
+    supervising,
     wait_until,
+    write_p1_spec,
 )
 
 from streamcalc.log.embedded import open_log
 from streamcalc.runtime.failpoints import POINTS
 from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.spec import write_spec
-from streamcalc.runtime.supervisor import Supervisor
 
 Reference = Callable[[list[bytes], dict[str, object]], RunResult]
 
@@ -81,7 +81,7 @@ def test_sigkill_at_each_step_of_a_batch_then_restart(
         # outputs of batches committed+1 .. batch(-1) are in the log, their state is not
         assert producer_seq(data) == (batch if point == "after_append" else batch - 1)
 
-    write_spec(data, "p1", sum_pipeline(), RunnerOptions(max_batch_records=500, commit_interval_s=0.05))
+    write_p1_spec(data, sum_pipeline(), RunnerOptions(max_batch_records=500, commit_interval_s=0.05))
     worker = worker_factory(data)
     wait_until(lambda: committed_offset(data, "p1") == len(messages), what="the restarted worker to catch up")
     assert worker.stop() == 0, worker.output
@@ -105,7 +105,7 @@ def test_sigkill_of_one_of_two_workers_at_each_step_then_restart(
         commit_interval_s=600,
         workers=2,
     )
-    write_spec(data, "p1", sum_pipeline(), options)
+    write_p1_spec(data, sum_pipeline(), options)
     other = worker_factory(data, worker=0)
     crashed = worker_factory(data, failpoint=f"{point}:5", worker=1)
     assert crashed.wait() == -signal.SIGKILL, crashed.output
@@ -113,8 +113,8 @@ def test_sigkill_of_one_of_two_workers_at_each_step_then_restart(
     assert store.checkpoint(1).seq == (6 if point == "after_commit" else 3)
     store.close()
 
-    write_spec(
-        data, "p1", sum_pipeline(), RunnerOptions(max_batch_records=300, commit_interval_s=0.05, workers=2)
+    write_p1_spec(
+        data, sum_pipeline(), RunnerOptions(max_batch_records=300, commit_interval_s=0.05, workers=2)
     )
     restarted = worker_factory(data, worker=1)
     ends = partition_ends(data)
@@ -153,10 +153,9 @@ def test_random_sigkills_of_a_supervised_worker(tmp_path: Path, reference: Refer
     log_ = open_log(data)
     fill(log_, IN, messages)
     log_.close()
-    supervisor = Supervisor(data, backoff_initial_s=0.01, backoff_max_s=0.05, max_failures=1_000)
     rng = random.Random(5)
     kills = 0
-    try:
+    with supervising(data, backoff_initial_s=0.01, backoff_max_s=0.05, max_failures=1_000) as supervisor:
         supervisor.start(
             "p1", sum_pipeline(), RunnerOptions(max_batch_records=900, max_wait_s=0.005, rate_limit=15_000)
         )
@@ -168,7 +167,5 @@ def test_random_sigkills_of_a_supervised_worker(tmp_path: Path, reference: Refer
                 kills += 1
         wait_until(lambda: committed_offset(data, "p1") == len(messages), timeout_s=120, what="catching up")
         wait_until(lambda: getattr(supervisor.info("p1"), "restarts", 0) >= kills, what="a restart per kill")
-    finally:
-        supervisor.close()
     assert kills >= 8
     assert snapshot(data, "p1") == expected

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from runtime_support import (
     run_in_process,
     snapshot,
     sum_pipeline,
+    supervising,
     wait_until,
 )
 
@@ -46,9 +48,8 @@ FAST = RunnerOptions(max_batch_records=500, max_wait_s=0.01)
 
 @pytest.fixture
 def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
-    sup = Supervisor(tmp_path, backoff_initial_s=0.02, backoff_max_s=0.1, max_failures=3)
-    yield sup
-    sup.close()
+    with supervising(tmp_path, backoff_initial_s=0.02, backoff_max_s=0.1, max_failures=3) as sup:
+        yield sup
 
 
 def status(sup: Supervisor) -> PipelineStatus | None:
@@ -181,9 +182,9 @@ def test_a_crashed_worker_is_restarted(tmp_path: Path, supervisor: Supervisor) -
     assert info.last_exit_code == -9
 
 
-def failing_at_the_first_batch(data_dir: Path) -> Supervisor:
+def failing_at_the_first_batch(data_dir: Path) -> AbstractContextManager[Supervisor]:
     """A supervisor whose workers die at their first batch, fast to give up on them."""
-    return Supervisor(
+    return supervising(
         data_dir,
         backoff_initial_s=0.01,
         backoff_max_s=0.02,
@@ -196,16 +197,13 @@ def test_repeated_failures_end_in_run_error(tmp_path: Path) -> None:
     log_ = open_log(tmp_path)
     fill(log_, IN, generate_messages(100, keys=3))
     log_.close()
-    sup = failing_at_the_first_batch(tmp_path)
-    try:
+    with failing_at_the_first_batch(tmp_path) as sup:
         sup.start("p1", sum_pipeline(), FAST)
         wait_until(lambda: status(sup) == PipelineStatus.RUN_ERROR, what="RUN_ERROR")
         info = sup.info("p1")
         assert info is not None and info.failures == 3 and info.restarts == 2 and info.pid is None
         sup.stop("p1")
         assert status(sup) == PipelineStatus.STOPPED
-    finally:
-        sup.close()
 
 
 @pytest.mark.parametrize(("to", "expected_outputs"), [("earliest", 6), ("latest", 1)])
@@ -239,11 +237,10 @@ def test_the_supervisor_sweeps_age_retention(tmp_path: Path) -> None:
     log_.append([AppendEntry("OLD", 0, [b"a", b"b"])])
     log_.append([AppendEntry("OLD", 0, [b"c"])])
     assert log_.start_offset("OLD", 0) == 0  # not old yet when the second batch came
-    sup = Supervisor(tmp_path, retention_check_s=0.05)
     try:
-        wait_until(lambda: log_.start_offset("OLD", 0) == 2, what="the sweep to drop the old batch")
+        with supervising(tmp_path, retention_check_s=0.05):
+            wait_until(lambda: log_.start_offset("OLD", 0) == 2, what="the sweep to drop the old batch")
     finally:
-        sup.close()
         log_.close()
 
 
@@ -333,10 +330,11 @@ def test_pause_is_a_barrier_for_every_worker(tmp_path: Path, supervisor: Supervi
 SERVICE = """
 import json, sys, time
 from pathlib import Path
+from streamcalc.backends import Backends
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.supervisor import Supervisor
 
-sup = Supervisor(Path(sys.argv[1]))
+sup = Supervisor(Backends.resolve(Path(sys.argv[1])), Path(sys.argv[1]))
 options = RunnerOptions(max_batch_records=500, max_wait_s=0.01, rate_limit=10_000, workers=2)
 sup.start("p1", json.loads(sys.argv[2]), options)
 print(json.dumps(sup.info("p1").pids), flush=True)
@@ -403,8 +401,7 @@ def test_a_worker_failing_repeatedly_stops_the_others_in_run_error(tmp_path: Pat
     """Only worker 0 has input, so only it reaches its first batch and dies there each time."""
     assets = [a for a in (f"a{i}" for i in range(20)) if crc32_partition(a, 2) == 0]
     fill_by_asset(tmp_path, [encode_record(record(a, "p", BASE_MS, 1)) for a in assets])
-    sup = failing_at_the_first_batch(tmp_path)
-    try:
+    with failing_at_the_first_batch(tmp_path) as sup:
         sup.start("p1", sum_pipeline(), RunnerOptions(max_wait_s=0.01, workers=2))
         healthy = sup.info("p1").pids[1]  # type: ignore[union-attr]
         wait_until(lambda: status(sup) == PipelineStatus.RUN_ERROR, what="RUN_ERROR")
@@ -415,8 +412,6 @@ def test_a_worker_failing_repeatedly_stops_the_others_in_run_error(tmp_path: Pat
         assert healthy is not None and not alive(healthy)
         sup.stop("p1")
         assert status(sup) == PipelineStatus.STOPPED
-    finally:
-        sup.close()
 
 
 def test_a_source_topic_the_workers_cannot_share_is_refused_at_start(

@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from streamcalc.backends import Backends
 from streamcalc.client import EnosError, StreamcalcClient
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.service.app import create_app
@@ -49,10 +50,15 @@ def free_port() -> int:
         return port
 
 
-def service_app(data_dir: Path, clock: Clock = SYSTEM_CLOCK, **settings: Any) -> FastAPI:
+def service_app(
+    data_dir: Path, clock: Clock = SYSTEM_CLOCK, backends: dict[str, str] | None = None, **settings: Any
+) -> FastAPI:
+    """The app on the backends named by `backends` (part -> URL; the embedded ones under
+    `data_dir` by default), with the test org's account."""
     bootstrap = Bootstrap(org_id=ORG, app_key=APP_KEY, app_secret=SecretStr(APP_SECRET))
     options = {"bootstrap": bootstrap, "lag_sample_interval_s": 0.1, **settings}
-    return create_app(ServiceSettings(data_dir=data_dir, **options), clock)
+    opened = Backends.resolve(data_dir, clock=clock, **(backends or {}))
+    return create_app(ServiceSettings(data_dir=data_dir, **options), opened)
 
 
 @contextmanager
@@ -74,8 +80,10 @@ def serving(app: FastAPI, data_dir: Path) -> Iterator[Service]:
 
 
 @contextmanager
-def running_service(data_dir: Path, clock: Clock = SYSTEM_CLOCK, **settings: Any) -> Iterator[Service]:
-    with serving(service_app(data_dir, clock, **settings), data_dir) as service:
+def running_service(
+    data_dir: Path, clock: Clock = SYSTEM_CLOCK, backends: dict[str, str] | None = None, **settings: Any
+) -> Iterator[Service]:
+    with serving(service_app(data_dir, clock, backends, **settings), data_dir) as service:
         yield service
 
 

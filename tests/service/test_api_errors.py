@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from api_support import IN, ORG, STAGE, Service, code_of, pipeline_json, record, released, running_service
+from api_support import (
+    IN,
+    ORG,
+    STAGE,
+    Service,
+    code_of,
+    pipeline_json,
+    record,
+    released,
+    running_service,
+    service_app,
+    serving,
+)
 
+from streamcalc.backends import BackendUnavailable
 from streamcalc.client import StreamcalcClient
+from streamcalc.log import LogUnavailable
+from streamcalc.state import StateUnavailable
 
 
 @pytest.fixture(scope="module")
@@ -224,3 +241,55 @@ def test_ingest_rejects_bad_records_with_reasons_and_keeps_good_ones(client: Str
     assert result["count"] == 1
     assert [r["index"] for r in result["rejected"]] == [1, 2, 3]
     assert "$.time" in result["rejected"][0]["reason"] and "o9" in result["rejected"][2]["reason"]
+
+
+# backends
+
+
+def test_a_failing_state_store_is_503_in_the_envelope_without_details(tmp_path: Path) -> None:
+    app = service_app(tmp_path)
+    with serving(app, tmp_path) as service, service.client() as client:
+        pid = released(client)
+        app.state.backends.state.store(pid).close()  # its storage gone, as a failed disk would be
+
+        code, msg = code_of(lambda: client.get_stage_state(pid, STAGE, ["a1"], ["p"]))
+
+    assert (code, msg) == (503, "Service unavailable: the state store failed; retry later.")
+
+
+@pytest.mark.parametrize(
+    ("error", "what"),
+    [
+        (StateUnavailable("LMDB: /srv/state/p1: No space left"), "the state store"),
+        (LogUnavailable("LMDB: /srv/log: Input/output error"), "the log"),
+        (BackendUnavailable("--catalog sqlite:///srv/c.sqlite3: cannot open it"), "a backend"),
+    ],
+)
+def test_every_backend_error_answers_503_with_what_failed(
+    tmp_path: Path, error: Exception, what: str
+) -> None:
+    app = service_app(tmp_path)
+
+    def fail() -> None:
+        raise error
+
+    app.add_api_route("/fail", fail)
+    with serving(app, tmp_path) as service:
+        response = httpx.get(f"{service.url}/fail")
+    doc = response.json()
+    assert response.status_code == 503 and doc["code"] == 503 and doc["requestId"]
+    assert doc["msg"] == f"Service unavailable: {what} failed; retry later." and "/srv" not in response.text
+
+
+def test_a_start_on_state_of_one_process_is_61165_naming_it(tmp_path: Path) -> None:
+    with running_service(tmp_path, backends={"state": "memory"}) as service, service.client() as client:
+        pid = released(client)
+
+        code, msg = code_of(lambda: client.start_pipeline(pid))
+
+        assert client.get_pipeline(pid)["status"] == "PUBLISHED"
+    assert code == 61165
+    assert msg == (
+        f"cannot start pipeline {pid}: --state memory is reachable from this process only, "
+        "and its worker processes need a log and state they can open too"
+    )

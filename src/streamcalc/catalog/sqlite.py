@@ -298,7 +298,8 @@ def open_catalog(data_dir: Path, clock: Clock = SYSTEM_CLOCK) -> SqliteCatalog:
 
 
 def open_url(place: str, clock: Clock) -> SqliteCatalog:
-    """The catalog of a `sqlite://<file>` URL, created with its directory if missing."""
+    """The catalog in file `place`, its directory created if missing (the composition root's
+    entry point)."""
     path = Path(place)
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteCatalog(path, clock)

@@ -1,4 +1,4 @@
-"""What a worker process runs: a pipeline's definition and options, as a file the
+"""What a worker process runs: a pipeline's definition, options and backends, as a file the
 supervisor writes under the data dir and the worker reads at start."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from streamcalc.backends import Backends, BackendUrls
 from streamcalc.runtime.policy import RunnerOptions
 
 
@@ -16,22 +17,35 @@ class WorkerSpec(msgspec.Struct, frozen=True):
     pipelineId: str
     definition: dict[str, Any]
     options: dict[str, Any] = {}
+    backends: BackendUrls | None = None
+    """The supervisor's resolved backends; None in a spec an earlier release wrote, which ran
+    on the embedded defaults under the data dir."""
 
     @property
     def runner_options(self) -> RunnerOptions:
         return RunnerOptions(**self.options)
+
+    def backend_urls(self, data_dir: Path) -> BackendUrls:
+        """The backends to open: the spec's, or for an earlier release's spec those it ran on."""
+        return self.backends or Backends.resolve(data_dir).urls
 
 
 def spec_path(data_dir: Path, pipeline_id: str) -> Path:
     return data_dir / "pipelines" / f"{pipeline_id}.json"
 
 
-def write_spec(data_dir: Path, pipeline_id: str, definition: dict[str, Any], options: RunnerOptions) -> Path:
+def write_spec(
+    data_dir: Path,
+    pipeline_id: str,
+    definition: dict[str, Any],
+    options: RunnerOptions,
+    backends: BackendUrls,
+) -> Path:
     """Write atomically (temp file + rename), so a starting worker never reads half a spec."""
     path = spec_path(data_dir, pipeline_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(msgspec.json.encode(WorkerSpec(pipeline_id, definition, asdict(options))))
+    tmp.write_bytes(msgspec.json.encode(WorkerSpec(pipeline_id, definition, asdict(options), backends)))
     tmp.replace(path)
     return path
 

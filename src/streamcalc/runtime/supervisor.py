@@ -1,8 +1,8 @@
 """The supervisor: the worker processes of each running pipeline, and the lifecycle barriers.
 
 - start: validate, make the source topics shareable by the pipeline's `workers`, write the
-  worker spec, spawn the workers (worker k of n reads the source partitions p % n == k).
-  RUNNING.
+  worker spec (with the backends the workers open), spawn the workers (worker k of n reads
+  the source partitions p % n == k). RUNNING.
 - pause: SIGTERM to every worker, then wait for all; each commits the batch in flight and
   exits. Only then PAUSED, so a paused pipeline has no batch in flight, nothing uncommitted
   and no process holding a cache (invariants 3 and 4). A worker that ignores the deadline is
@@ -13,6 +13,9 @@
 A worker that exits on its own is restarted alone, with exponential backoff; after
 `max_failures` failures in a row of any one worker (each a run shorter than `stable_after_s`)
 the pipeline goes to RUN_ERROR and its other workers are stopped.
+
+The supervisor runs on the `Backends` it is given (its caller closes them); its workers open
+the same ones from their spec, so the log and state must reach other processes.
 """
 
 from __future__ import annotations
@@ -30,17 +33,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from streamcalc.clock import SYSTEM_CLOCK, Clock
+from streamcalc.backends import Backends, BackendUrls
+from streamcalc.backends.urls import Part, scheme_of
 from streamcalc.errors import StreamcalcError
 from streamcalc.ids import check_pipeline_id
 from streamcalc.log import ResetTarget, TopicConfig, TopicPartition
-from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import StageGraph, build_graph
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.share import check_shareable, source_topics
-from streamcalc.runtime.spec import read_spec, write_spec
+from streamcalc.runtime.spec import read_spec, spec_path, write_spec
 from streamcalc.runtime.worker import worker_command
-from streamcalc.state.lmdb import open_pipeline_state
 
 log = logging.getLogger(__name__)
 MONITOR_INTERVAL_S = 0.1
@@ -68,6 +70,25 @@ class LifecycleError(StreamcalcError):
         self.pipeline_id = pipeline_id
         self.action = action
         self.status = status
+
+
+class BackendsNotShared(StreamcalcError):
+    """A start on a log or state that lives in one process only (memory), which worker
+    processes could not reach."""
+
+    def __init__(self, pipeline_id: str, urls: BackendUrls) -> None:
+        parts: tuple[Part, ...] = ("log", "state")
+        local = [
+            f"--{part} {getattr(urls, part)}"
+            for part in parts
+            if not scheme_of(part, getattr(urls, part)).shared
+        ]
+        super().__init__(
+            f"cannot start pipeline {pipeline_id}: {' and '.join(local)} "
+            f"{'is' if len(local) == 1 else 'are'} reachable from this process only, "
+            "and its worker processes need a log and state they can open too"
+        )
+        self.pipeline_id = pipeline_id
 
 
 @dataclass
@@ -115,6 +136,7 @@ class _Managed:
 class Supervisor:
     def __init__(
         self,
+        backends: Backends,
         data_dir: Path,
         *,
         max_failures: int = 5,
@@ -123,17 +145,17 @@ class Supervisor:
         stable_after_s: float = 60.0,
         worker_env: Mapping[str, str] | None = None,
         retention_check_s: float = RETENTION_CHECK_S,
-        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """`data_dir` holds the worker specs and the workers' logs (`pipelines/`, `logs/`)."""
+        self._backends = backends
+        self._clock = backends.clock
         self._data_dir = data_dir
-        self._log = open_log(data_dir)
         self._retention_check_s = retention_check_s
-        self._next_retention = clock.monotonic()
+        self._next_retention = self._clock.monotonic()
         self._max_failures = max_failures
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._stable_after_s = stable_after_s
         self._env = {**os.environ, **(worker_env or {})}
-        self._clock = clock
         self._lock = threading.Lock()
         self._pipelines: dict[str, _Managed] = {}
         self._closed = threading.Event()
@@ -147,9 +169,12 @@ class Supervisor:
 
         From PAUSED this resumes with the given (possibly newly released) definition. A source
         topic that does not exist yet is created with one partition per worker; one whose
-        partitions the workers cannot share is refused with a `PipelineError`.
+        partitions the workers cannot share is refused with a `PipelineError`, backends that
+        workers cannot open with `BackendsNotShared`.
         """
         check_pipeline_id(pipeline_id)
+        if not self._backends.urls.shared:
+            raise BackendsNotShared(pipeline_id, self._backends.urls)
         graph = build_graph(definition)
         options = options or RunnerOptions()
         with self._lock:
@@ -162,7 +187,7 @@ class Supervisor:
         with self._lock:
             if self._pipelines.get(pipeline_id) is not current:  # another start came first
                 raise LifecycleError(pipeline_id, "start", self._pipelines[pipeline_id].status)
-            write_spec(self._data_dir, pipeline_id, definition, options)
+            write_spec(self._data_dir, pipeline_id, definition, options, self._backends.urls)
             self._launch(pipeline_id, options.workers)
 
     def resume(self, pipeline_id: str) -> None:
@@ -195,11 +220,7 @@ class Supervisor:
             self.pause(pipeline_id, timeout_s)
         elif managed is not None:
             self._halt(managed, timeout_s)  # after RUN_ERROR, workers may still be stopping
-        store = open_pipeline_state(self._data_dir, pipeline_id)
-        try:
-            store.clear()
-        finally:
-            store.close()
+        self._backends.state.store(pipeline_id).clear()
         with self._lock:
             self._pipelines[pipeline_id] = _Managed(PipelineStatus.STOPPED)
 
@@ -215,18 +236,14 @@ class Supervisor:
             if status == PipelineStatus.RUNNING or (status is None and definition is None):
                 raise LifecycleError(pipeline_id, "reset the offsets of", status)
             graph = build_graph(definition or read_spec(self._data_dir, pipeline_id).definition)
+            log_ = self._backends.log
+            offset_at = log_.start_offset if to == "earliest" else log_.end_offset
             offsets: dict[TopicPartition, int] = {}
             for _, topic in source_topics(graph):
-                config = self._log.ensure_topic(TopicConfig(topic))
+                config = log_.ensure_topic(TopicConfig(topic))
                 for p in range(config.partitions):
-                    offsets[(topic, p)] = (
-                        self._log.start_offset if to == "earliest" else self._log.end_offset
-                    )(topic, p)
-            store = open_pipeline_state(self._data_dir, pipeline_id)
-            try:
-                store.reset_offsets(offsets)
-            finally:
-                store.close()
+                    offsets[(topic, p)] = offset_at(topic, p)
+            self._backends.state.store(pipeline_id).reset_offsets(offsets)
             return offsets
 
     def info(self, pipeline_id: str) -> WorkerInfo | None:
@@ -234,8 +251,17 @@ class Supervisor:
             managed = self._pipelines.get(pipeline_id)
             return None if managed is None else managed.info()
 
+    def last_options(self, pipeline_id: str) -> RunnerOptions:
+        """The options it was last started with, kept in its worker spec; defaults if it never
+        ran on this data dir."""
+        check_pipeline_id(pipeline_id)
+        if not spec_path(self._data_dir, pipeline_id).exists():
+            return RunnerOptions()
+        return read_spec(self._data_dir, pipeline_id).runner_options
+
     def close(self, timeout_s: float = PAUSE_TIMEOUT_S) -> None:
-        """Pause every running pipeline (their state and offsets stay) and stop watching."""
+        """Pause every running pipeline (their state and offsets stay) and stop watching; the
+        backends stay open."""
         with self._lock:
             pipelines = list(self._pipelines.items())
         for pipeline_id, managed in pipelines:
@@ -245,7 +271,6 @@ class Supervisor:
                 self._halt(managed, timeout_s)  # after RUN_ERROR, workers may still be stopping
         self._closed.set()
         self._monitor.join()
-        self._log.close()
 
     # internals (called without the lock)
 
@@ -254,7 +279,7 @@ class Supervisor:
         workers cannot run (`check_shareable`): here as well as in each worker's runner, so a
         start that cannot run fails at once instead of ending in RUN_ERROR."""
         partitions = {
-            topic: self._log.ensure_topic(TopicConfig(topic, partitions=workers)).partitions
+            topic: self._backends.log.ensure_topic(TopicConfig(topic, partitions=workers)).partitions
             for _, topic in source_topics(graph)
         }
         check_shareable(graph, partitions, workers)
@@ -314,7 +339,7 @@ class Supervisor:
             if self._clock.monotonic() >= self._next_retention:
                 self._next_retention = self._clock.monotonic() + self._retention_check_s
                 try:
-                    self._log.enforce_retention()
+                    self._backends.log.enforce_retention()
                 except Exception:
                     log.exception("retention sweep failed; retrying in %.0fs", self._retention_check_s)
 

@@ -2,9 +2,12 @@
 them with one worker) until SIGTERM, or until the process that started it is gone, then exits
 after a clean commit.
 
-`python -m streamcalc.runtime.worker --data-dir D --pipeline-id P [--worker K]`. Exit status
-0 means stopped on request with everything committed; anything else is a failure the
-supervisor restarts with backoff. A kill -9 at any point is safe: see docs/exactly-once.md.
+`python -m streamcalc.runtime.worker --data-dir D --pipeline-id P [--worker K]`: the spec
+under D names the pipeline, its options and the backends the supervisor runs on (`--log` /
+`--state` replace those, for a worker run by hand). Exit status 0 means stopped on request
+with everything committed, 2 a backend that cannot be opened; anything else is a failure.
+The supervisor restarts a worker that exits non-zero, with backoff. A kill -9 at any point is
+safe: see docs/exactly-once.md.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from streamcalc.log.embedded import open_log
+import msgspec
+
+from streamcalc.backends import BackendConfigError, Backends, BackendUnavailable
+from streamcalc.backends.urls import SCHEMES, resolve
 from streamcalc.pipeline import build_graph
 from streamcalc.runtime.runner import Runner
 from streamcalc.runtime.spec import read_spec
-from streamcalc.state.lmdb import open_pipeline_state
 
 GC_GEN0_THRESHOLD = 100_000
 """A batch allocates ~10^4-10^5 short-lived tracked objects (the window aggregators' output
@@ -56,18 +61,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--pipeline-id", required=True)
     parser.add_argument("--worker", type=int, default=0, help="which of the pipeline's workers, from 0")
+    for part in ("log", "state"):
+        parser.add_argument(
+            f"--{part}", metavar="URL", help=f"{', '.join(SCHEMES[part])}: instead of the spec's {part}"
+        )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s %(levelname)s worker {args.worker} %(name)s: %(message)s"
     )
     spec = read_spec(args.data_dir, args.pipeline_id)
-    log_ = open_log(args.data_dir)
-    store = open_pipeline_state(args.data_dir, args.pipeline_id)
+    try:
+        given = {
+            part: resolve(part, url, args.data_dir) for part in ("log", "state") if (url := vars(args)[part])
+        }
+    except BackendConfigError as e:
+        parser.error(str(e))
+    backends = Backends(msgspec.structs.replace(spec.backend_urls(args.data_dir), **given))
+    try:
+        backends.check("log", "state")
+    except BackendUnavailable as e:
+        logging.getLogger(__name__).error("pipeline %s: %s", spec.pipelineId, e)
+        backends.close()
+        return 2
     runner = Runner(
         spec.pipelineId,
         build_graph(spec.definition),
-        log_,
-        store,
+        backends.log,
+        backends.state.store(spec.pipelineId),
         options=spec.runner_options,
         worker=args.worker,
     )
@@ -86,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(__name__).exception("pipeline %s failed", spec.pipelineId)
         return 1
     finally:
-        store.close()
-        log_.close()
+        backends.close()
     return 0
 
 

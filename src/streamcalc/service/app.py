@@ -1,9 +1,10 @@
 """The FastAPI application: EnOS Stream Processing API v2.x plus ingest/consume.
 
-Everything a request needs hangs off `app.state`, built in `create_app` and closed when the
-app shuts down: the catalog, the embedded log, the supervisor of pipeline workers, the
-authenticator and the pipeline service. Shutting down pauses the workers; a restart
-resumes every pipeline the catalog lists as RUNNING.
+Everything a request needs hangs off `app.state`, set up when the app starts and closed
+when it shuts down: the backends it is given (catalog, log and the state stores, each
+long-lived), the supervisor of pipeline workers, the authenticator and the pipeline service.
+Shutting down pauses the workers; a restart resumes every pipeline the catalog lists as
+RUNNING. A backend that fails answers the EnOS envelope with code 503, not a traceback.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from streamcalc import __version__
-from streamcalc.catalog.sqlite import open_catalog
-from streamcalc.clock import SYSTEM_CLOCK, Clock
-from streamcalc.log.embedded import open_log
+from streamcalc.backends import Backends, BackendUnavailable
+from streamcalc.log import LogUnavailable
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service import codes
 from streamcalc.service.auth import Authenticator
@@ -32,14 +32,23 @@ from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService
 from streamcalc.service.routes import pipelines, state, token, topics
 from streamcalc.service.settings import ServiceSettings
+from streamcalc.state import StateUnavailable
 
 log = logging.getLogger(__name__)
+_UNAVAILABLE = {
+    StateUnavailable: "the state store",
+    LogUnavailable: "the log",
+    BackendUnavailable: "a backend",
+}
+"""What a request that failed on each backend error could not reach, for its answer."""
 
 
-def create_app(settings: ServiceSettings, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
+def create_app(settings: ServiceSettings, backends: Backends) -> FastAPI:
+    """The app on `backends` (and their clock), which it closes when it shuts down."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        _open(app, settings, clock)
+        _open(app, settings, backends)
         stop_sampling = threading.Event()
         sampler = threading.Thread(target=_sample_lag, args=(app, settings, stop_sampling), daemon=True)
         sampler.start()
@@ -49,14 +58,15 @@ def create_app(settings: ServiceSettings, clock: Clock = SYSTEM_CLOCK) -> FastAP
             stop_sampling.set()
             sampler.join()
             app.state.supervisor.close()
-            app.state.log.close()
-            app.state.catalog.close()
+            backends.close()
 
     app = FastAPI(title="streamcalc", summary="EnOS Stream Processing Service API v2.x", lifespan=lifespan)
     for router in (token.router, pipelines.router, state.router, topics.router):
         app.include_router(router)
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    for error in _UNAVAILABLE:
+        app.add_exception_handler(error, _unavailable)
     app.add_exception_handler(Exception, _internal_error)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -64,7 +74,7 @@ def create_app(settings: ServiceSettings, clock: Clock = SYSTEM_CLOCK) -> FastAP
 
 def openapi_spec() -> dict[str, Any]:
     """The OpenAPI document of the service (docs/openapi.json is this, written by `make openapi`)."""
-    return create_app(ServiceSettings(data_dir=Path("."))).openapi()
+    return create_app(ServiceSettings(data_dir=Path(".")), Backends.resolve(Path("."))).openapi()
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -107,22 +117,19 @@ _AUTH_DOC = (
 )
 
 
-def _open(app: FastAPI, settings: ServiceSettings, clock: Clock) -> None:
-    catalog = open_catalog(settings.data_dir)
+def _open(app: FastAPI, settings: ServiceSettings, backends: Backends) -> None:
+    catalog = backends.catalog
     if settings.bootstrap is not None:
         b = settings.bootstrap
         catalog.create_account(b.org_id, b.app_key, b.app_secret.get_secret_value())
-    event_log = open_log(settings.data_dir, clock=clock)
-    supervisor = Supervisor(settings.data_dir, clock=clock)
+    supervisor = Supervisor(backends, settings.data_dir)
     app.state.settings = settings
-    app.state.clock = clock
-    app.state.catalog = catalog
-    app.state.log = event_log
+    app.state.backends = backends
     app.state.supervisor = supervisor
     app.state.authenticator = Authenticator(
-        catalog, clock, token_ttl_s=settings.token_ttl_s, window_s=settings.signature_window_s
+        catalog, backends.clock, token_ttl_s=settings.token_ttl_s, window_s=settings.signature_window_s
     )
-    app.state.pipelines = PipelineService(catalog, supervisor, event_log, settings.data_dir, clock)
+    app.state.pipelines = PipelineService(backends, supervisor)
     app.state.pipelines.resume_running()
 
 
@@ -143,6 +150,16 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     name = str(first.get("loc", ("", "?"))[-1])
     return envelope(
         request, code=codes.MISSING_PARAM, msg=f"Missing param {name}: {first.get('msg', 'invalid')}"
+    )
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 with the EnOS envelope, naming what failed; the cause (paths, server errors) goes
+    to the server log only."""
+    what = next(text for error, text in _UNAVAILABLE.items() if isinstance(exc, error))
+    log.error("request %s %s: %s failed: %s", request.method, request.url.path, what, exc, exc_info=exc)
+    return envelope(
+        request, code=codes.UNAVAILABLE, msg=f"Service unavailable: {what} failed; retry later.", status=503
     )
 
 

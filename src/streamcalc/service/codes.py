@@ -16,4 +16,5 @@ RELEASE_DENIED = 61169  # ... cannot be released because it is not stopped or pa
 STAGE_STATE_OTHER = 61199  # other stage-state errors
 INVALID_ARGUMENT = 99400  # Invalid Argument
 UNAUTHORIZED = 401  # invalid authentication credentials (gateway-level in EnOS)
+UNAVAILABLE = 503  # Service unavailable (gateway-level in EnOS): a backend (log, state, catalog) failed
 INTERNAL = 99000  # Internal Server Error.

@@ -1,4 +1,5 @@
-"""Request dependencies: the raw body, the authenticated caller and the org it may act for."""
+"""Request dependencies: the raw body, the authenticated caller and the org it may act for,
+and the app's backends."""
 
 from __future__ import annotations
 
@@ -7,9 +8,16 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from streamcalc.backends import Backends
 from streamcalc.service import codes
 from streamcalc.service.auth import Authenticator, AuthError, Principal
 from streamcalc.service.errors import ApiError
+
+
+def backends(request: Request) -> Backends:
+    """The catalog, log and state stores the app was created on (long-lived: do not close)."""
+    opened: Backends = request.app.state.backends
+    return opened
 
 
 async def raw_body(request: Request) -> bytes:

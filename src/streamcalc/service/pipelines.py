@@ -13,26 +13,22 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from streamcalc.catalog import Catalog, PipelineRecord
-from streamcalc.clock import SYSTEM_CLOCK, Clock
+from streamcalc.backends import Backends
+from streamcalc.catalog import PipelineRecord
 from streamcalc.errors import StreamcalcError
 from streamcalc.library import OperatorType
 from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import ResetTarget
-from streamcalc.log.embedded import EmbeddedLog
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.pipeline.templates import is_template_document
 from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
-from streamcalc.runtime.spec import read_spec, spec_path
+from streamcalc.runtime.supervisor import BackendsNotShared, Supervisor
 from streamcalc.runtime.supervisor import PipelineStatus as WorkerStatus
-from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service import codes
 from streamcalc.service.errors import ApiError
 from streamcalc.service.stage_state import StateRequest, get_items, state_name, stateful_stage
-from streamcalc.state.lmdb import open_pipeline_state
 
 log = logging.getLogger(__name__)
 LAG_SAMPLES_KEPT = 360
@@ -40,19 +36,12 @@ _META_FIELDS = ("version", "templateType", "templateName", "messageChannel", "de
 
 
 class PipelineService:
-    def __init__(
-        self,
-        catalog: Catalog,
-        supervisor: Supervisor,
-        log: EmbeddedLog,
-        data_dir: Path,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        self._catalog = catalog
+    """On the catalog, log and state of `backends` (the supervisor's too), opened as used."""
+
+    def __init__(self, backends: Backends, supervisor: Supervisor) -> None:
+        self._backends = backends
+        self._catalog = backends.catalog
         self._supervisor = supervisor
-        self._log = log
-        self._data_dir = data_dir
-        self._clock = clock
         self._lock = threading.Lock()  # one lifecycle action at a time (EnOS 61121 does the same per org)
         self._lag: dict[str, _LagSeries] = {}
 
@@ -139,6 +128,8 @@ class PipelineService:
                 self._supervisor.start(pipeline_id, definition, options)
             except PipelineError as e:  # a source topic whose partitions the workers cannot share
                 raise ApiError(codes.CONFIG_INVALID, f"resourceConfig {options.workers}: {e}") from e
+            except BackendsNotShared as e:
+                raise ApiError(codes.CANNOT_START, str(e)) from e
             self._catalog.set_status(org_id, pipeline_id, "RUNNING")
             self._lag[pipeline_id] = _LagSeries(_source_topics(definition)[0])
 
@@ -187,7 +178,9 @@ class PipelineService:
         for record in self._catalog.running_pipelines():
             try:
                 released = _runnable(_pipeline_json(record.released))
-                self._supervisor.start(record.pipeline_id, released, self._last_options(record.pipeline_id))
+                self._supervisor.start(
+                    record.pipeline_id, released, self._supervisor.last_options(record.pipeline_id)
+                )
             except (ApiError, StreamcalcError, ValueError, TypeError) as e:  # the last two: a bad spec
                 log.error("pipeline %s could not be resumed: %s", record.pipeline_id, e)
                 self._catalog.set_status(record.org_id, record.pipeline_id, "RUN_ERROR", "resume failed")
@@ -199,11 +192,7 @@ class PipelineService:
     def get_state(self, org_id: str, request: StateRequest) -> list[dict[str, Any]]:
         """Items of the stage's state (while running: as last committed)."""
         _, op = self._stateful_stage(org_id, request)
-        store = open_pipeline_state(self._data_dir, request.pipeline_id)
-        try:
-            return get_items(store, op, request)
-        finally:
-            store.close()
+        return get_items(self._backends.state.store(request.pipeline_id), op, request)
 
     def delete_state(self, org_id: str, request: StateRequest) -> int:
         """Delete assets x points of the stage, atomically, only while PAUSED; returns keys deleted.
@@ -217,17 +206,8 @@ class PipelineService:
                     codes.STAGE_STATE_OTHER,
                     f"Stage state can only be deleted while the pipeline is PAUSED; it is {record.status}",
                 )
-            store = open_pipeline_state(self._data_dir, request.pipeline_id)
-            try:
-                return store.delete_keys(state_name(op, request.stage), request.asset_ids, request.point_ids)
-            finally:
-                store.close()
-
-    def _last_options(self, pipeline_id: str) -> RunnerOptions:
-        """The options of the last start, kept in the worker spec; defaults if it never ran here."""
-        if not spec_path(self._data_dir, pipeline_id).exists():
-            return RunnerOptions()
-        return read_spec(self._data_dir, pipeline_id).runner_options
+            store = self._backends.state.store(request.pipeline_id)
+            return store.delete_keys(state_name(op, request.stage), request.asset_ids, request.point_ids)
 
     def _stateful_stage(self, org_id: str, request: StateRequest) -> tuple[PipelineRecord, OperatorType[Any]]:
         record = self.find(org_id, request.pipeline_id)
@@ -237,20 +217,17 @@ class PipelineService:
 
     def sample_lag(self) -> None:
         """One {lag, offset, ts} sample per running pipeline, from its committed offsets."""
-        now = self._clock.wall_ms()
+        now = self._backends.clock.wall_ms()
+        log_ = self._backends.log
         for pipeline_id, series in list(self._lag.items()):
             info = self._supervisor.info(pipeline_id)
             if info is None or info.status != WorkerStatus.RUNNING:
                 continue
-            store = open_pipeline_state(self._data_dir, pipeline_id)
-            try:
-                offsets = store.checkpoint().offsets
-            finally:
-                store.close()
-            config = self._log.topic(series.topic)
+            offsets = self._backends.state.store(pipeline_id).checkpoint().offsets
+            config = log_.topic(series.topic)
             partitions = range(config.partitions if config else 0)
             offset = sum(offsets.get((series.topic, p), 0) for p in partitions)
-            end = sum(self._log.end_offset(series.topic, p) for p in partitions)
+            end = sum(log_.end_offset(series.topic, p) for p in partitions)
             series.samples.append({"lag": end - offset, "offset": offset, "ts": now})
 
     # internals

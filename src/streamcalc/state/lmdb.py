@@ -16,8 +16,9 @@ from typing import Any
 from streamcalc.clock import Clock
 from streamcalc.ids import check_pipeline_id
 from streamcalc.keycodec import split_topic_partition, topic_partition_key
-from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env
+from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env, translate_errors
 from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition, check_commit
+from streamcalc.state.errors import StateUnavailable
 from streamcalc.state.keys import asset_prefix, key_encoder, split_key, stage_prefix
 
 _I64 = struct.Struct(">q")
@@ -27,6 +28,7 @@ _OFFSET = b"offset:"
 _VERSION = b"version:"
 
 
+@translate_errors(StateUnavailable)
 class LmdbStateStore:
     def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE_BYTES) -> None:
         self._closed = False
@@ -162,21 +164,20 @@ def _seq_key(worker: int) -> bytes:
 
 
 class LmdbStateBackend:
-    """One LMDB environment per pipeline under `root`, each opened once and kept open: opening
-    an environment costs a write transaction, which an API request should not pay."""
+    """The stores of every pipeline, one LMDB environment each under `root`, each opened once
+    per process and shared by its callers (the API answers from them without reopening)."""
 
     def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)  # a root that cannot be made fails at start
         self._root = root
         self._lock = threading.Lock()
         self._stores: dict[str, LmdbStateStore] = {}
 
     def store(self, pipeline_id: str) -> LmdbStateStore:
-        path = self._root / check_pipeline_id(pipeline_id)
         with self._lock:
-            store = self._stores.get(pipeline_id)
-            if store is None:
-                store = self._stores[pipeline_id] = LmdbStateStore(path)
-            return store
+            if pipeline_id not in self._stores:
+                self._stores[pipeline_id] = LmdbStateStore(self._root / check_pipeline_id(pipeline_id))
+            return self._stores[pipeline_id]
 
     def close(self) -> None:
         """Close every store handed out (a later `store` opens them again)."""
@@ -186,14 +187,14 @@ class LmdbStateBackend:
             store.close()
 
 
-def open_url(place: str, clock: Clock) -> LmdbStateBackend:
-    """The backend of an `lmdb://<dir>` URL."""
-    return LmdbStateBackend(Path(place))
-
-
 def open_pipeline_state(data_dir: Path, pipeline_id: str) -> LmdbStateStore:
     """The store of one pipeline under a data dir (created on first use), a handle of its own."""
     return LmdbStateStore(data_dir / "state" / check_pipeline_id(pipeline_id))
+
+
+def open_url(place: str, clock: Clock) -> LmdbStateBackend:
+    """The stores under directory `place` (the composition root's entry point)."""
+    return LmdbStateBackend(Path(place))
 
 
 __all__ = ["LmdbStateBackend", "LmdbStateStore", "open_pipeline_state", "open_url"]

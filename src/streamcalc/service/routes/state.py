@@ -7,9 +7,9 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from streamcalc.catalog import AuditEntry, Catalog
+from streamcalc.catalog import AuditEntry
 from streamcalc.service import codes
-from streamcalc.service.deps import Body, Caller, OrgId
+from streamcalc.service.deps import Body, Caller, OrgId, backends
 from streamcalc.service.envelope import envelope
 from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService
@@ -42,16 +42,9 @@ def stage_state(request: Request, org: OrgId, caller: Caller, body: Body, action
         "keysRequested": len(req.asset_ids) * len(req.point_ids),
         "keysDeleted": deleted,
     }
-    catalog: Catalog = request.app.state.catalog
-    catalog.audit(
-        AuditEntry(
-            org,
-            caller.app_key,
-            "deleteStageState",
-            req.pipeline_id,
-            detail,
-            request.app.state.clock.wall_ms(),
-        )
+    opened = backends(request)
+    opened.catalog.audit(
+        AuditEntry(org, caller.app_key, "deleteStageState", req.pipeline_id, detail, opened.clock.wall_ms())
     )
     log.info(
         "org %s: %s deleted %d state keys of %s/%s", org, caller.app_key, deleted, req.pipeline_id, req.stage

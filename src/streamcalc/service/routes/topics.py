@@ -10,11 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from streamcalc.log import InvalidTopic, TopicConfig, check_topic_name
-from streamcalc.log.embedded import EmbeddedLog
 from streamcalc.log.records import record_entries
 from streamcalc.records import OriginError, Record, decode_record, normalise_origin
 from streamcalc.service import codes
-from streamcalc.service.deps import Body, OrgId, json_body
+from streamcalc.service.deps import Body, OrgId, backends, json_body
 from streamcalc.service.envelope import envelope
 from streamcalc.service.errors import ApiError
 from streamcalc.service.schemas import ENVELOPE, RECORDS_BODY, body
@@ -48,7 +47,7 @@ def ingest(request: Request, topic: str, org: OrgId, body: Body) -> JSONResponse
     for i, item in enumerate(items):
         for reason in _collect(item, org, records):
             rejected.append({"index": i, "reason": reason})
-    log: EmbeddedLog = request.app.state.log
+    log = backends(request).log
     log.append(record_entries(log, name, log.ensure_topic(TopicConfig(name)).partitions, records))
     return envelope(request, {"count": len(records), "rejected": rejected})
 
@@ -62,7 +61,7 @@ def consume(
         raise ApiError(
             codes.MISSING_PARAM, f"Missing param offset/limit/partition: offset >= 0, limit 1..{MAX_READ}"
         )
-    log: EmbeddedLog = request.app.state.log
+    log = backends(request).log
     config = log.topic(name)
     if config is None or partition >= config.partitions:
         return envelope(request, {"records": [], "nextOffset": offset})
