@@ -134,6 +134,7 @@ BAD_CHOICES = [
         "--catalog memory://somewhere: the memory backend takes no place",
     ),
     (["--data-dir", "{tmp}/file"], {}, "--log embedded://{tmp}/file/log: cannot open it:"),
+    (["--catalog", "sqlite://{tmp}/file"], {}, "--catalog sqlite://{tmp}/file: cannot open it:"),
 ]
 
 

@@ -87,6 +87,6 @@ class Backends:
                 module = importlib.import_module(SCHEMES[part][scheme].module)
                 try:
                     self._opened[part] = module.open_url(place, self.clock)
-                except (OSError, StreamcalcError) as e:
+                except Exception as e:  # whatever the backend's library raises (sqlite3, a driver)
                     raise BackendUnavailable(f"--{part} {url}: cannot open it: {e}") from e
             return self._opened[part]
