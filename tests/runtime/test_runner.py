@@ -395,7 +395,7 @@ class FailingDiskLog(EmbeddedLog):
 
     def append(
         self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None
-    ) -> list[int | None]:
+    ) -> list[int]:
         self._count("append")
         return super().append(entries, producer)
 
@@ -445,7 +445,7 @@ class SlowDiskLog(EmbeddedLog):
 
     def append(
         self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None
-    ) -> list[int | None]:
+    ) -> list[int]:
         time.sleep(0.5)
         return super().append(entries, producer)
 
