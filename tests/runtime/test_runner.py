@@ -393,9 +393,7 @@ class FailingDiskLog(EmbeddedLog):
         if self.calls[call] == self._fails_at[call]:
             raise OSError(errno.EIO, f"{call} error")
 
-    def append(
-        self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None
-    ) -> list[int]:
+    def append(self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None) -> list[int]:
         self._count("append")
         return super().append(entries, producer)
 
@@ -443,9 +441,7 @@ def test_a_failed_append_or_read_fails_the_runner_and_recovery_keeps_outputs_exa
 class SlowDiskLog(EmbeddedLog):
     """The embedded log on a disk slow to write: an append stays in flight a while."""
 
-    def append(
-        self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None
-    ) -> list[int]:
+    def append(self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None) -> list[int]:
         time.sleep(0.5)
         return super().append(entries, producer)
 
