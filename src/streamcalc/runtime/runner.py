@@ -28,7 +28,7 @@ import msgspec
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
 from streamcalc.library.io import ConsumerConfig, ProducerConfig
-from streamcalc.log import AppendEntry, Log, ProducerStamp, ReadResult, StampMark, TopicConfig, TopicPartition
+from streamcalc.log import AppendEntry, Log, ProducerStamp, StampMark, TopicConfig, TopicPartition
 from streamcalc.log.records import record_entries
 from streamcalc.pipeline import PipelineError, StageGraph
 from streamcalc.records import Record, decode_origin_messages, decode_records, encode_records
@@ -39,40 +39,12 @@ from streamcalc.runtime.executor import BatchResult, StageExecutor
 from streamcalc.runtime.keyed_state import StageState
 from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.ratelimit import RateLimiter
+from streamcalc.runtime.reads import PartitionRead, Reads
 from streamcalc.runtime.share import Share, check_shareable, producer_id
 from streamcalc.state import Checkpoint, StateStore
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.005
-
-
-class _Input:
-    """What a batch read from one source partition: the range [start, end) and its messages."""
-
-    __slots__ = ("base", "end", "messages", "offsets", "start")
-
-    def __init__(self, start: int) -> None:
-        self.start = self.end = self.base = start
-        self.messages: list[bytes] = []
-        self.offsets: list[int] | None = None
-        """Each message's offset, once they are not base, base + 1, ... (a gap, or retention)."""
-
-    def add(self, got: ReadResult) -> None:
-        if not self.messages:
-            self.base = got.offset
-        if self.offsets is None and (got.offsets is not None or got.offset != self.base + len(self.messages)):
-            self.offsets = [self.base + i for i in range(len(self.messages))]
-        if self.offsets is not None:
-            self.offsets.extend(got.offset_of(i) for i in range(len(got.messages)))
-        self.messages.extend(got.messages)
-        self.end = max(self.end, got.next_offset)
-
-    def offset_of(self, index: int) -> int:
-        return self.base + index if self.offsets is None else self.offsets[index]
-
-
-_Reads = dict[TopicPartition, _Input]
-"""source partition -> what one batch read from it."""
 
 
 class _BatchRanges(msgspec.Struct, array_like=True):
@@ -280,17 +252,17 @@ class Runner:
 
     # batch steps
 
-    def _poll(self) -> _Reads:
+    def _poll(self) -> Reads:
         budget = self._limiter.acquire(self._opts.max_batch_records)
         deadline = self._clock.monotonic() + self._opts.max_wait_s
-        reads: _Reads = {}
+        reads: Reads = {}
         total = 0
         while True:
             for i, tp in enumerate(self._source_tps):
                 share = max(1, (budget - total) // (len(self._source_tps) - i))
                 if total >= budget:
                     break
-                read = reads.get(tp) or _Input(self._positions[tp])
+                read = reads.get(tp) or PartitionRead(self._positions[tp])
                 got = self._log.read(tp[0], tp[1], read.end, share)
                 if got.messages or got.next_offset > read.end:  # a gap moves the position too
                     read.add(got)
@@ -300,7 +272,7 @@ class Runner:
                 return reads
             self._clock.sleep(POLL_INTERVAL_S)
 
-    def _process(self, reads: _Reads, seq: int, now_ms: int) -> int:
+    def _process(self, reads: Reads, seq: int, now_ms: int) -> int:
         sources: dict[str, list[Record]] = {}
         errors: list[ErrorEntry] = []
         for (topic, partition), read in reads.items():
@@ -469,12 +441,12 @@ class Runner:
             f"worker(s) once (a pause commits everything), then with {self._opts.workers}"
         )
 
-    def _read_exact(self, batch: _BatchRanges) -> _Reads:
+    def _read_exact(self, batch: _BatchRanges) -> Reads:
         """The input of a batch again: every message of its ranges, read with the offsets the
         log gives (they may have gaps). Gone if retention dropped any of it meanwhile."""
-        reads: _Reads = {}
+        reads: Reads = {}
         for topic, partition, start, end in batch.ranges:
-            read = _Input(start)
+            read = PartitionRead(start)
             while read.end < end:
                 got = self._log.read(topic, partition, read.end, self._opts.max_batch_records, until=end)
                 if got.next_offset <= read.end:
