@@ -8,7 +8,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from streamcalc.library.base import KeyedState, StateKey
+from streamcalc.keys import StateKey
+from streamcalc.library.base import KeyedState
 from streamcalc.library.window_state import WindowKeyState, state_item
 from streamcalc.library.windows import FixedWindowConfig, SlidingWindowConfig, WindowAggregator
 from streamcalc.records import Record, Value

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streamcalc.keys import StateKey
 from streamcalc.runtime.keyed_state import StageState
-from streamcalc.state import StateKey
 from streamcalc.state.lmdb import LmdbStateStore
 
 A, B, C = ("a1", "p"), ("a2", "p"), ("a3", "p")

@@ -41,7 +41,7 @@ from streamcalc.log.partitioners import crc32_partition
 from streamcalc.pipeline import PipelineError
 from streamcalc.records import decode_record, encode_record
 from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.supervisor import LifecycleError, PipelineStatus, Supervisor, WorkerInfo
+from streamcalc.runtime.supervisor import LifecycleError, Supervisor, WorkerInfo, WorkerStatus
 
 FAST = RunnerOptions(max_batch_records=500, max_wait_s=0.01)
 
@@ -52,7 +52,7 @@ def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
         yield sup
 
 
-def status(sup: Supervisor) -> PipelineStatus | None:
+def status(sup: Supervisor) -> WorkerStatus | None:
     info = sup.info("p1")
     return None if info is None else info.status
 
@@ -100,7 +100,7 @@ def test_pause_under_load_is_a_barrier(tmp_path: Path, supervisor: Supervisor) -
         wait_until(lambda: committed_offset(tmp_path, "p1") > 2_000, what="progress")
         pid = supervisor.info("p1").pid  # type: ignore[union-attr]
         supervisor.pause("p1")
-        assert status(supervisor) == PipelineStatus.PAUSED
+        assert status(supervisor) == WorkerStatus.PAUSED
         assert pid is not None and not alive(pid)
         committed = committed_offset(tmp_path, "p1")
         # every committed input record (all are selected, one rule) produced exactly one output
@@ -140,7 +140,7 @@ def test_stop_clears_state_and_offsets(tmp_path: Path, supervisor: Supervisor) -
 
     supervisor.stop("p1")
 
-    assert status(supervisor) == PipelineStatus.STOPPED
+    assert status(supervisor) == WorkerStatus.STOPPED
     store = open_store(tmp_path)
     assert store.checkpoint().offsets == {} and list(store.scan(STAGE)) == []
     store.close()
@@ -163,7 +163,7 @@ def test_status_guards(tmp_path: Path, supervisor: Supervisor) -> None:
     with pytest.raises(LifecycleError, match="PAUSED"):
         supervisor.pause("p1")
     supervisor.start("p1", sum_pipeline(), FAST)  # from PAUSED, start resumes
-    assert status(supervisor) == PipelineStatus.RUNNING
+    assert status(supervisor) == WorkerStatus.RUNNING
     supervisor.stop("p1")
     with pytest.raises(LifecycleError, match="STOPPED"):
         supervisor.stop("p1")
@@ -178,7 +178,7 @@ def test_a_crashed_worker_is_restarted(tmp_path: Path, supervisor: Supervisor) -
     os.kill(first, 9)
     wait_until(lambda: getattr(supervisor.info("p1"), "restarts", 0) == 1, what="a restart")
     info = supervisor.info("p1")
-    assert info is not None and info.status == PipelineStatus.RUNNING and info.pid not in (None, first)
+    assert info is not None and info.status == WorkerStatus.RUNNING and info.pid not in (None, first)
     assert info.last_exit_code == -9
 
 
@@ -199,11 +199,11 @@ def test_repeated_failures_end_in_run_error(tmp_path: Path) -> None:
     log_.close()
     with failing_at_the_first_batch(tmp_path) as sup:
         sup.start("p1", sum_pipeline(), FAST)
-        wait_until(lambda: status(sup) == PipelineStatus.RUN_ERROR, what="RUN_ERROR")
+        wait_until(lambda: status(sup) == WorkerStatus.RUN_ERROR, what="RUN_ERROR")
         info = sup.info("p1")
         assert info is not None and info.failures == 3 and info.restarts == 2 and info.pid is None
         sup.stop("p1")
-        assert status(sup) == PipelineStatus.STOPPED
+        assert status(sup) == WorkerStatus.STOPPED
 
 
 @pytest.mark.parametrize(("to", "expected_outputs"), [("earliest", 6), ("latest", 1)])
@@ -280,7 +280,7 @@ def input_ends(data_dir: Path) -> list[int]:
 
 def running_pids(sup: Supervisor) -> list[int]:
     info = sup.info("p1")
-    assert info is not None and info.status == PipelineStatus.RUNNING
+    assert info is not None and info.status == WorkerStatus.RUNNING
     assert len(info.pids) == 2 and None not in info.pids and info.pid == info.pids[0]
     return [pid for pid in info.pids if pid is not None]
 
@@ -299,7 +299,7 @@ def test_two_workers_share_the_input_and_give_the_result_of_one(
     wait_until(lambda: committed(tmp_path) == ends, what="both workers at the end of their partition")
     supervisor.pause("p1")
 
-    assert status(supervisor) == PipelineStatus.PAUSED and not any(map(alive, pids))
+    assert status(supervisor) == WorkerStatus.PAUSED and not any(map(alive, pids))
     store = open_store(tmp_path)
     assert all(store.checkpoint(k).seq > 0 for k in (0, 1))  # each worker committed its own
     store.close()
@@ -317,7 +317,7 @@ def test_pause_is_a_barrier_for_every_worker(tmp_path: Path, supervisor: Supervi
 
     supervisor.pause("p1")
 
-    assert status(supervisor) == PipelineStatus.PAUSED and not any(map(alive, pids))
+    assert status(supervisor) == WorkerStatus.PAUSED and not any(map(alive, pids))
     info = supervisor.info("p1")
     assert info is not None and info.pids == [None, None] and info.pid is None
     done = committed(tmp_path)
@@ -390,7 +390,7 @@ def test_a_killed_worker_is_restarted_alone_and_the_result_is_exact(
 
     wait_until(lambda: getattr(supervisor.info("p1"), "restarts", 0) == 1, what="a restart")
     info = supervisor.info("p1")
-    assert info is not None and info.status == PipelineStatus.RUNNING and info.last_exit_code == -9
+    assert info is not None and info.status == WorkerStatus.RUNNING and info.last_exit_code == -9
     assert info.pids[0] == first and info.pids[1] not in (None, second)
     wait_until(lambda: committed(tmp_path) == ends, what="both workers at the end of their partition")
     supervisor.pause("p1")
@@ -404,14 +404,14 @@ def test_a_worker_failing_repeatedly_stops_the_others_in_run_error(tmp_path: Pat
     with failing_at_the_first_batch(tmp_path) as sup:
         sup.start("p1", sum_pipeline(), RunnerOptions(max_wait_s=0.01, workers=2))
         healthy = sup.info("p1").pids[1]  # type: ignore[union-attr]
-        wait_until(lambda: status(sup) == PipelineStatus.RUN_ERROR, what="RUN_ERROR")
+        wait_until(lambda: status(sup) == WorkerStatus.RUN_ERROR, what="RUN_ERROR")
         wait_until(
-            lambda: sup.info("p1") == WorkerInfo(PipelineStatus.RUN_ERROR, None, 3, 2, -9, [None, None]),
+            lambda: sup.info("p1") == WorkerInfo(WorkerStatus.RUN_ERROR, None, 3, 2, -9, [None, None]),
             what="worker 1 stopped",
         )
         assert healthy is not None and not alive(healthy)
         sup.stop("p1")
-        assert status(sup) == PipelineStatus.STOPPED
+        assert status(sup) == WorkerStatus.STOPPED
 
 
 def test_a_source_topic_the_workers_cannot_share_is_refused_at_start(

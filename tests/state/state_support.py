@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from streamcalc.keys import TopicPartition
 from streamcalc.state import Checkpoint, StateStore, StateWrites
-from streamcalc.state.base import TopicPartition
 
 Snapshot = tuple[Checkpoint, dict[str, list[tuple[str, str, bytes]]]]
 

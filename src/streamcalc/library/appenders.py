@@ -27,7 +27,8 @@ from typing import Annotated, Any
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streamcalc.library.base import OperatorType, StageContext, StateKey
+from streamcalc.keys import StateKey
+from streamcalc.library.base import OperatorType, StageContext
 from streamcalc.library.conditions import Condition, compile_condition
 from streamcalc.library.point_rules import (
     Output,

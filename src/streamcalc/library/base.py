@@ -15,12 +15,11 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 import msgspec
 from pydantic import BaseModel
 
+from streamcalc.keys import StateKey
 from streamcalc.records import Record
 
 StateKind = Literal["none", "record", "timestamp", "window"]
 Role = Literal["source", "processor", "destination"]
-StateKey = tuple[str, str]
-"""(assetId, pointId)"""
 S = TypeVar("S")
 
 

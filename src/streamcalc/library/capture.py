@@ -30,7 +30,8 @@ from typing import Annotated, Any
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streamcalc.library.base import OperatorType, SharedState, StageContext, StateKey
+from streamcalc.keys import StateKey
+from streamcalc.library.base import OperatorType, SharedState, StageContext
 from streamcalc.library.point_rules import Output, RuleIndex, UniqueOutputs, record_fields
 from streamcalc.library.points import PointRef, matches_model, split_ref
 from streamcalc.library.registry import register_operator

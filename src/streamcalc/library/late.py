@@ -20,7 +20,8 @@ from typing import Annotated, Any
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamcalc.library.base import OperatorType, StageContext, StateKey
+from streamcalc.keys import StateKey
+from streamcalc.library.base import OperatorType, StageContext
 from streamcalc.library.point_rules import Output, PointRule, RuleIndex, UniqueOutputs
 from streamcalc.library.registry import register_operator
 from streamcalc.records import Record

@@ -34,7 +34,8 @@ from typing import Any
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streamcalc.library.base import OperatorType, StageContext, StateKey
+from streamcalc.keys import StateKey
+from streamcalc.library.base import OperatorType, StageContext
 from streamcalc.library.point_rules import Output, RuleIndex, check_rule_points, record_fields, with_attr
 from streamcalc.library.points import PointRef
 from streamcalc.library.registry import register_operator

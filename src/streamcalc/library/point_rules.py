@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeGuard, TypeVar
 import msgspec
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
-from streamcalc.library.base import StateKey
+from streamcalc.keys import StateKey
 from streamcalc.library.points import PointRef, matches_model, split_ref
 from streamcalc.records import Record
 

@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streamcalc.library.base import OperatorType, StageContext, StateKey
+from streamcalc.keys import StateKey
+from streamcalc.library.base import OperatorType, StageContext
 from streamcalc.library.point_rules import RuleIndex, StateKeys, UniqueOutputs, check_rule_points
 from streamcalc.library.points import PointRef, split_ref
 from streamcalc.library.registry import register_operator

@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from streamcalc.library.base import KeyedState, StageContext, StateKey
+from streamcalc.keys import StateKey
+from streamcalc.library.base import KeyedState, StageContext
 from streamcalc.library.point_rules import RuleIndex, StateKeys
 from streamcalc.library.points import split_ref
 from streamcalc.library.window_idle import ArrivalIndex

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamcalc.library.base import KeyedState, StateKey
+from streamcalc.keys import StateKey
+from streamcalc.library.base import KeyedState
 from streamcalc.library.window_state import WindowKeyState
 from streamcalc.records import Record
 

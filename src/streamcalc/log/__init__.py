@@ -13,7 +13,6 @@ from streamcalc.log.base import (
     ResetTarget,
     StampMark,
     TopicConfig,
-    TopicPartition,
     check_topic_name,
 )
 from streamcalc.log.errors import InvalidTopic, LogError, LogUnavailable
@@ -30,6 +29,5 @@ __all__ = [
     "ResetTarget",
     "StampMark",
     "TopicConfig",
-    "TopicPartition",
     "check_topic_name",
 ]

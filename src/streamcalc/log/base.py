@@ -37,9 +37,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
 
+from streamcalc.keys import TopicPartition
 from streamcalc.log.errors import InvalidTopic
 
-TopicPartition = tuple[str, int]
 ResetTarget = Literal["earliest", "latest"]
 Headers = tuple[tuple[str, bytes], ...]
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")

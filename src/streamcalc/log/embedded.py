@@ -21,6 +21,7 @@ import msgspec
 
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.keycodec import part, split_topic_partition, topic_partition_key
+from streamcalc.keys import TopicPartition
 from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env, translate_errors
 from streamcalc.log.base import (
     AppendEntry,
@@ -30,7 +31,6 @@ from streamcalc.log.base import (
     ResetTarget,
     StampMark,
     TopicConfig,
-    TopicPartition,
     check_topic_name,
 )
 from streamcalc.log.errors import InvalidTopic, LogUnavailable

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from streamcalc.clock import SYSTEM_CLOCK, Clock
+from streamcalc.keys import TopicPartition
 from streamcalc.log.base import (
     AppendEntry,
     Headers,
@@ -25,7 +26,6 @@ from streamcalc.log.base import (
     ResetTarget,
     StampMark,
     TopicConfig,
-    TopicPartition,
     check_topic_name,
 )
 from streamcalc.log.errors import InvalidTopic, LogUnavailable

@@ -13,7 +13,8 @@ from typing import Any
 
 import msgspec
 
-from streamcalc.state import StateKey, StateStore
+from streamcalc.keys import StateKey
+from streamcalc.state import StateStore
 
 DEFAULT_MAX_CACHED_KEYS = 1_000_000
 

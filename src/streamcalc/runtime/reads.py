@@ -4,7 +4,8 @@ is never computed from the first one's unless the log returned them dense)."""
 
 from __future__ import annotations
 
-from streamcalc.log import ReadResult, TopicPartition
+from streamcalc.keys import TopicPartition
+from streamcalc.log import ReadResult
 
 
 class PartitionRead:

@@ -27,8 +27,9 @@ import msgspec
 
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
+from streamcalc.keys import TopicPartition
 from streamcalc.library.io import ConsumerConfig, ProducerConfig
-from streamcalc.log import AppendEntry, Log, ProducerStamp, StampMark, TopicConfig, TopicPartition
+from streamcalc.log import AppendEntry, Log, ProducerStamp, StampMark, TopicConfig
 from streamcalc.log.records import record_entries
 from streamcalc.pipeline import PipelineError, StageGraph
 from streamcalc.records import Record, decode_origin_messages, decode_records, encode_records

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from streamcalc.keys import TopicPartition
 from streamcalc.library.io import ConsumerConfig
-from streamcalc.log import TopicPartition
 from streamcalc.pipeline import PipelineError, StageGraph
 from streamcalc.records import Record
 

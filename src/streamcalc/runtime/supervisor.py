@@ -37,7 +37,8 @@ from streamcalc.backends import Backends, BackendUrls
 from streamcalc.backends.urls import Part, scheme_of
 from streamcalc.errors import StreamcalcError
 from streamcalc.ids import check_pipeline_id
-from streamcalc.log import ResetTarget, TopicConfig, TopicPartition
+from streamcalc.keys import TopicPartition
+from streamcalc.log import ResetTarget, TopicConfig
 from streamcalc.pipeline import StageGraph, build_graph
 from streamcalc.runtime.policy import RunnerOptions
 from streamcalc.runtime.share import check_shareable, source_topics
@@ -51,21 +52,24 @@ RETENTION_CHECK_S = 60.0
 PAUSE_TIMEOUT_S = 30.0
 
 
-class PipelineStatus(StrEnum):
+class WorkerStatus(StrEnum):
+    """What the supervisor knows of a pipeline's workers; the catalog's `PipelineStatus` is the
+    lifecycle users see (DRAFT, PUBLISHED, ...), which this feeds."""
+
     RUNNING = "RUNNING"
     PAUSED = "PAUSED"
     STOPPED = "STOPPED"
     RUN_ERROR = "RUN_ERROR"
 
 
-_WATCHED = (PipelineStatus.RUNNING, PipelineStatus.RUN_ERROR)
+_WATCHED = (WorkerStatus.RUNNING, WorkerStatus.RUN_ERROR)
 """Statuses with workers to reap: RUN_ERROR's are stopping."""
 
 
 class LifecycleError(StreamcalcError):
     """An action the pipeline's current status does not allow."""
 
-    def __init__(self, pipeline_id: str, action: str, status: PipelineStatus | None) -> None:
+    def __init__(self, pipeline_id: str, action: str, status: WorkerStatus | None) -> None:
         super().__init__(f"cannot {action} pipeline {pipeline_id}: it is {status or 'not known here'}")
         self.pipeline_id = pipeline_id
         self.action = action
@@ -93,7 +97,7 @@ class BackendsNotShared(StreamcalcError):
 
 @dataclass
 class WorkerInfo:
-    status: PipelineStatus
+    status: WorkerStatus
     pid: int | None = None
     """Worker 0's process: the only one of a pipeline of one worker."""
     failures: int = 0
@@ -118,7 +122,7 @@ class _Worker:
 
 @dataclass
 class _Managed:
-    status: PipelineStatus
+    status: WorkerStatus
     workers: list[_Worker] = field(default_factory=list)
     restarts: int = 0
     last_exit_code: int | None = None
@@ -179,7 +183,7 @@ class Supervisor:
         options = options or RunnerOptions()
         with self._lock:
             current = self._pipelines.get(pipeline_id)
-            if current and current.status == PipelineStatus.RUNNING:
+            if current and current.status == WorkerStatus.RUNNING:
                 raise LifecycleError(pipeline_id, "start", current.status)
         self._share_sources(graph, options.workers)
         if current is not None:
@@ -192,18 +196,18 @@ class Supervisor:
 
     def resume(self, pipeline_id: str) -> None:
         with self._lock:
-            paused = self._require(pipeline_id, "resume", PipelineStatus.PAUSED)
+            paused = self._require(pipeline_id, "resume", WorkerStatus.PAUSED)
             self._launch(pipeline_id, len(paused.workers))
 
     def pause(self, pipeline_id: str, timeout_s: float = PAUSE_TIMEOUT_S) -> None:
         """Return once every worker has committed and exited: no batch in flight anywhere."""
         with self._lock:
-            managed = self._require(pipeline_id, "pause", PipelineStatus.RUNNING)
+            managed = self._require(pipeline_id, "pause", WorkerStatus.RUNNING)
         try:
             self._halt(managed, timeout_s)
         finally:
             with self._lock:
-                managed.status = PipelineStatus.PAUSED
+                managed.status = WorkerStatus.PAUSED
 
     def stop(self, pipeline_id: str, timeout_s: float = PAUSE_TIMEOUT_S) -> None:
         """EnOS stop: halt, then clear the pipeline's stage state and source offsets.
@@ -214,15 +218,15 @@ class Supervisor:
         with self._lock:
             managed = self._pipelines.get(pipeline_id)
             status = managed.status if managed else None
-        if status == PipelineStatus.STOPPED:
+        if status == WorkerStatus.STOPPED:
             raise LifecycleError(pipeline_id, "stop", status)
-        if status == PipelineStatus.RUNNING:
+        if status == WorkerStatus.RUNNING:
             self.pause(pipeline_id, timeout_s)
         elif managed is not None:
             self._halt(managed, timeout_s)  # after RUN_ERROR, workers may still be stopping
         self._backends.state.store(pipeline_id).clear()
         with self._lock:
-            self._pipelines[pipeline_id] = _Managed(PipelineStatus.STOPPED)
+            self._pipelines[pipeline_id] = _Managed(WorkerStatus.STOPPED)
 
     def reset_offsets(
         self, pipeline_id: str, to: ResetTarget, definition: dict[str, Any] | None = None
@@ -233,7 +237,7 @@ class Supervisor:
         with self._lock:
             managed = self._pipelines.get(pipeline_id)
             status = managed.status if managed else None
-            if status == PipelineStatus.RUNNING or (status is None and definition is None):
+            if status == WorkerStatus.RUNNING or (status is None and definition is None):
                 raise LifecycleError(pipeline_id, "reset the offsets of", status)
             graph = build_graph(definition or read_spec(self._data_dir, pipeline_id).definition)
             log_ = self._backends.log
@@ -265,7 +269,7 @@ class Supervisor:
         with self._lock:
             pipelines = list(self._pipelines.items())
         for pipeline_id, managed in pipelines:
-            if managed.status == PipelineStatus.RUNNING:
+            if managed.status == WorkerStatus.RUNNING:
                 self.pause(pipeline_id, timeout_s)
             else:
                 self._halt(managed, timeout_s)  # after RUN_ERROR, workers may still be stopping
@@ -299,14 +303,14 @@ class Supervisor:
 
     # internals (called with the lock held)
 
-    def _require(self, pipeline_id: str, action: str, status: PipelineStatus) -> _Managed:
+    def _require(self, pipeline_id: str, action: str, status: WorkerStatus) -> _Managed:
         managed = self._pipelines.get(pipeline_id)
         if managed is None or managed.status != status:
             raise LifecycleError(pipeline_id, action, managed.status if managed else None)
         return managed
 
     def _launch(self, pipeline_id: str, workers: int) -> None:
-        managed = _Managed(PipelineStatus.RUNNING, [_Worker(k) for k in range(workers)])
+        managed = _Managed(WorkerStatus.RUNNING, [_Worker(k) for k in range(workers)])
         self._pipelines[pipeline_id] = managed
         for worker in managed.workers:
             self._spawn(pipeline_id, worker)
@@ -357,7 +361,7 @@ class Supervisor:
             if code is None:
                 continue
             worker.process = None
-            if managed.status == PipelineStatus.RUN_ERROR:
+            if managed.status == WorkerStatus.RUN_ERROR:
                 continue  # stopped because another worker failed
             managed.last_exit_code = code
             if now - worker.started_at >= self._stable_after_s:
@@ -370,7 +374,7 @@ class Supervisor:
                     worker.index,
                     worker.failures,
                 )
-                managed.status = PipelineStatus.RUN_ERROR
+                managed.status = WorkerStatus.RUN_ERROR
                 for other in managed.workers:
                     other.restart_at = None
                     if other.process is not None:

@@ -24,8 +24,7 @@ from streamcalc.log import ResetTarget
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.pipeline.templates import is_template_document
 from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
-from streamcalc.runtime.supervisor import BackendsNotShared, Supervisor
-from streamcalc.runtime.supervisor import PipelineStatus as WorkerStatus
+from streamcalc.runtime.supervisor import BackendsNotShared, Supervisor, WorkerStatus
 from streamcalc.service import codes
 from streamcalc.service.errors import ApiError
 from streamcalc.service.stage_state import StateRequest, get_items, state_name, stateful_stage

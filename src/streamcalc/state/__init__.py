@@ -4,7 +4,7 @@ Importing this package loads no backend: the composition root (`streamcalc.backe
 the one a URL names.
 """
 
-from streamcalc.state.base import Checkpoint, StateBackend, StateKey, StateStore, StateWrites
+from streamcalc.state.base import Checkpoint, StateBackend, StateStore, StateWrites
 from streamcalc.state.errors import OffsetRegression, StaleCheckpoint, StateError, StateUnavailable
 
 __all__ = [
@@ -13,7 +13,6 @@ __all__ = [
     "StaleCheckpoint",
     "StateBackend",
     "StateError",
-    "StateKey",
     "StateStore",
     "StateUnavailable",
     "StateWrites",

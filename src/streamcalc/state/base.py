@@ -31,11 +31,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streamcalc.keys import StateKey, TopicPartition
 from streamcalc.state.errors import OffsetRegression, StaleCheckpoint
 
-StateKey = tuple[str, str]
-"""(assetId, pointId)"""
-TopicPartition = tuple[str, int]
 StateWrites = Mapping[str, Mapping[StateKey, bytes | None]]
 """stage -> key -> new value, or None to delete the key."""
 

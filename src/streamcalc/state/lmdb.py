@@ -16,8 +16,9 @@ from typing import Any
 from streamcalc.clock import Clock
 from streamcalc.ids import check_pipeline_id
 from streamcalc.keycodec import split_topic_partition, topic_partition_key
+from streamcalc.keys import StateKey, TopicPartition
 from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env, translate_errors
-from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition, check_commit
+from streamcalc.state.base import Checkpoint, StateWrites, check_commit
 from streamcalc.state.errors import StateUnavailable
 from streamcalc.state.keys import asset_prefix, key_encoder, split_key, stage_prefix
 

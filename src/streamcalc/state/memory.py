@@ -12,7 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from streamcalc.clock import Clock
 from streamcalc.ids import check_pipeline_id
-from streamcalc.state.base import Checkpoint, StateKey, StateWrites, TopicPartition, check_commit
+from streamcalc.keys import StateKey, TopicPartition
+from streamcalc.state.base import Checkpoint, StateWrites, check_commit
 
 _Stage = dict[str, dict[str, bytes]]
 """assetId -> pointId -> value; an asset without points is removed, so is a stage without assets."""
