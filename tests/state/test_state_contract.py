@@ -25,14 +25,16 @@ from streamcalc.state import (
     StateStore,
 )
 
-STATE_BACKENDS = ["memory", "lmdb"]
+STATE_BACKENDS = ["memory", "lmdb", "redis"]
 pytestmark = pytest.mark.parametrize("state_backend", STATE_BACKENDS, indirect=True)
 
 
 @pytest.fixture
 def state_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateBackend]:
-    """The backend named by the test's parameter, from its bare URL under tmp_path; closed after."""
-    backends = Backends.resolve(tmp_path, state=request.param)
+    """The backend named by the test's parameter, from its bare URL under tmp_path (a private
+    redis-server's database for redis); closed after."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else request.param
+    backends = Backends.resolve(tmp_path, state=url)
     yield backends.state
     backends.close()
 

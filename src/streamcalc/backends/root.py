@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from streamcalc.backends.urls import SCHEMES, BackendUrls, Part, resolve, split
+from streamcalc.backends.urls import SCHEMES, BackendUrls, Part, redact, resolve, split
 from streamcalc.catalog.base import Catalog
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
@@ -88,5 +88,5 @@ class Backends:
                 try:
                     self._opened[part] = module.open_url(place, self.clock)
                 except Exception as e:  # whatever the backend's library raises (sqlite3, a driver)
-                    raise BackendUnavailable(f"--{part} {url}: cannot open it: {e}") from e
+                    raise BackendUnavailable(f"--{part} {redact(url)}: cannot open it: {e}") from e
             return self._opened[part]

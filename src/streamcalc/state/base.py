@@ -51,14 +51,19 @@ class Checkpoint:
         return Checkpoint(self.seq + 1, self.generation, {**self.offsets, **offsets})
 
 
+def check_seq_forward(expected: Checkpoint, new: Checkpoint) -> None:
+    """ValueError if `new` does not move the worker's seq forward (a caller's mistake)."""
+    if new.seq <= expected.seq:
+        raise ValueError(f"a commit moves seq forward: {expected.seq} -> {new.seq}")
+
+
 def check_commit(stored: Checkpoint, expected: Checkpoint, new: Checkpoint) -> None:
     """The compare-and-set of `commit`, for every backend alike: `StaleCheckpoint` if the worker's
     checkpoint moved, ValueError if `new` does not move seq forward, `OffsetRegression` if an
     offset of `new` is behind the committed one."""
     if (stored.seq, stored.generation) != (expected.seq, expected.generation):
         raise StaleCheckpoint((expected.seq, expected.generation), (stored.seq, stored.generation))
-    if new.seq <= expected.seq:
-        raise ValueError(f"a commit moves seq forward: {expected.seq} -> {new.seq}")
+    check_seq_forward(expected, new)
     for tp, offset in new.offsets.items():
         committed = stored.offsets.get(tp, 0)
         if offset < committed:
