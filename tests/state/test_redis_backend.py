@@ -15,7 +15,7 @@ from redis.crc import key_slot
 from state_support import commit, fill, snapshot
 
 from redis_server import CuttingProxy, RedisServer, free_port
-from streamcalc.backends import Backends, BackendUnavailable
+from streamcalc.backends import Backends, BackendUnavailable, VolatileState
 from streamcalc.state import Checkpoint, StaleCheckpoint, StateUnavailable
 from streamcalc.state.redis import RedisStateBackend
 
@@ -206,3 +206,24 @@ def test_volatile_lru_eviction_is_not_volatile_because_state_keys_never_expire(
     backend = RedisStateBackend(private_server.url())
     assert backend.volatility() is None
     backend.close()
+
+
+def test_pipelines_refuse_volatile_state_unless_it_is_allowed(private_server: RedisServer, tmp_path: Path) -> None:
+    redis.Redis(port=private_server.port).config_set("appendfsync", "everysec")
+    url = f"redis://:pw@127.0.0.1:{private_server.port}/0"
+    redis.Redis(port=private_server.port).config_set("requirepass", "pw")
+    strict = Backends.resolve(tmp_path, state=url)
+    with pytest.raises(VolatileState, match="appendfsync is everysec, not always.*--allow-volatile-state") as info:
+        strict.require_durable_state()
+    assert "pw@" not in str(info.value)
+    strict.close()
+    allowed = Backends.resolve(tmp_path, state=url, allow_volatile_state=True)
+    allowed.require_durable_state()
+    assert allowed.urls.allow_volatile_state
+    allowed.close()
+
+
+def test_lmdb_state_is_durable_and_memory_state_is_not(tmp_path: Path) -> None:
+    Backends.resolve(tmp_path).require_durable_state()
+    with pytest.raises(VolatileState, match="memory state ends with its process"):
+        Backends.resolve(tmp_path, state="memory").require_durable_state()

@@ -398,3 +398,8 @@ def test_closing_the_backend_twice_is_a_no_op(state_backend: StateBackend) -> No
     commit(state_backend.store("p1"), {"s": {("a", "p"): b"1"}})
     state_backend.close()
     state_backend.close()
+
+
+def test_volatility_is_none_or_a_reason(state_backend: StateBackend) -> None:
+    reason = state_backend.volatility()
+    assert reason is None or (isinstance(reason, str) and reason)

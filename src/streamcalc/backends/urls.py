@@ -71,6 +71,8 @@ class BackendUrls(msgspec.Struct, frozen=True):
     log: str
     state: str
     catalog: str
+    allow_volatile_state: bool = False
+    """Run pipelines even on state that may lose acknowledged commits (`--allow-volatile-state`)."""
 
     @property
     def shared(self) -> bool:

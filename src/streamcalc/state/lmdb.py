@@ -180,6 +180,10 @@ class LmdbStateBackend:
                 self._stores[pipeline_id] = LmdbStateStore(self._root / check_pipeline_id(pipeline_id))
             return self._stores[pipeline_id]
 
+    def volatility(self) -> str | None:
+        """None: every commit is one fsynced LMDB transaction."""
+        return None
+
     def close(self) -> None:
         """Close every store handed out (a later `store` opens them again)."""
         with self._lock:
