@@ -46,11 +46,14 @@ from streamcalc.keys import StateKey, TopicPartition
 from streamcalc.state.base import Checkpoint, StateWrites, check_seq_forward
 from streamcalc.state.errors import OffsetRegression, StaleCheckpoint, StateUnavailable
 
-RETRIES = 10
-BACKOFF_CAP_S = 2.0
+RETRIES = 8
+BACKOFF_CAP_S = 1.0
 SOCKET_TIMEOUT_S = 10.0
-RETRY_BUDGET_S = 15.0
-"""About how long a call keeps retrying a lost server: 10 backoffs of at most 2 s (jittered)."""
+"""A server that accepted a connection but answers nothing (e.g. stopped with SIGSTOP)."""
+RETRY_BUDGET_S = 6.0
+"""About how long a call keeps retrying a refused connection: 8 jittered backoffs of at most 1 s.
+A worker that still fails is restarted by its supervisor, so the pipeline rides out longer
+outages too, until its restarts are exhausted (RUN_ERROR)."""
 _ARGS_PER_CALL = 4000  # Lua's unpack() is limited to a few thousand values at a time
 
 _COMMIT = """
