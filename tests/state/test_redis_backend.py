@@ -5,6 +5,7 @@ The StateStore contract itself runs on Redis in test_state_contract.py."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,12 +209,16 @@ def test_volatile_lru_eviction_is_not_volatile_because_state_keys_never_expire(
     backend.close()
 
 
-def test_pipelines_refuse_volatile_state_unless_it_is_allowed(private_server: RedisServer, tmp_path: Path) -> None:
+def test_pipelines_refuse_volatile_state_unless_it_is_allowed(
+    private_server: RedisServer, tmp_path: Path
+) -> None:
     redis.Redis(port=private_server.port).config_set("appendfsync", "everysec")
     url = f"redis://:pw@127.0.0.1:{private_server.port}/0"
     redis.Redis(port=private_server.port).config_set("requirepass", "pw")
     strict = Backends.resolve(tmp_path, state=url)
-    with pytest.raises(VolatileState, match="appendfsync is everysec, not always.*--allow-volatile-state") as info:
+    with pytest.raises(
+        VolatileState, match=r"appendfsync is everysec, not always.*--allow-volatile-state"
+    ) as info:
         strict.require_durable_state()
     assert "pw@" not in str(info.value)
     strict.close()
@@ -227,3 +232,21 @@ def test_lmdb_state_is_durable_and_memory_state_is_not(tmp_path: Path) -> None:
     Backends.resolve(tmp_path).require_durable_state()
     with pytest.raises(VolatileState, match="memory state ends with its process"):
         Backends.resolve(tmp_path, state="memory").require_durable_state()
+
+
+def test_a_server_that_hangs_fails_the_call_with_state_unavailable(
+    private_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("streamcalc.state.redis.SOCKET_TIMEOUT_S", 0.3)
+    backend = RedisStateBackend(private_server.url(), retries=2)
+    store = backend.store("p1")
+    assert private_server.process is not None
+    private_server.process.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(StateUnavailable) as info:
+            store.checkpoint()
+        assert isinstance(info.value.__cause__, redis.TimeoutError)
+    finally:
+        private_server.process.send_signal(signal.SIGCONT)
+    assert store.checkpoint() == Checkpoint()
+    backend.close()

@@ -5,4 +5,11 @@ from streamcalc.backends.root import Backends, BackendUnavailable, VolatileState
 from streamcalc.backends.settings import BackendSettings
 from streamcalc.backends.urls import BackendConfigError, BackendUrls
 
-__all__ = ["BackendConfigError", "BackendSettings", "BackendUnavailable", "BackendUrls", "Backends", "VolatileState"]
+__all__ = [
+    "BackendConfigError",
+    "BackendSettings",
+    "BackendUnavailable",
+    "BackendUrls",
+    "Backends",
+    "VolatileState",
+]

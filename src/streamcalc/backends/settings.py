@@ -1,5 +1,6 @@
 """Backend settings: a flag wins, then STREAMCALC_LOG / STREAMCALC_STATE / STREAMCALC_CATALOG /
-STREAMCALC_DATA_DIR / STREAMCALC_ALLOW_VOLATILE_STATE, then the embedded defaults (so `make run` needs none of them)."""
+STREAMCALC_DATA_DIR / STREAMCALC_ALLOW_VOLATILE_STATE, then the embedded defaults (so `make run`
+needs none of them)."""
 
 from __future__ import annotations
 

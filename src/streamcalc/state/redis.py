@@ -48,8 +48,11 @@ from streamcalc.state.errors import OffsetRegression, StaleCheckpoint, StateUnav
 
 RETRIES = 8
 BACKOFF_CAP_S = 1.0
-SOCKET_TIMEOUT_S = 10.0
-"""A server that accepted a connection but answers nothing (e.g. stopped with SIGSTOP)."""
+SOCKET_TIMEOUT_S = 5.0
+"""How long a server that accepted a connection may stay silent (e.g. stopped with SIGSTOP):
+a command is then failed, not retried; a new connection's handshake is, so a hung server fails
+a call after at most about RETRIES x SOCKET_TIMEOUT_S."""
+CONNECT_TIMEOUT_S = 2.0
 RETRY_BUDGET_S = 6.0
 """About how long a call keeps retrying a refused connection: 8 jittered backoffs of at most 1 s.
 A worker that still fails is restarted by its supervisor, so the pipeline rides out longer
@@ -366,10 +369,10 @@ def _client(url: str, retry: Retry) -> redis.Redis:
     return redis.Redis.from_url(
         url,
         retry=retry,
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        retry_on_error=[redis.ConnectionError],  # a timeout is not retried: the server hangs
         socket_timeout=SOCKET_TIMEOUT_S,
-        socket_connect_timeout=SOCKET_TIMEOUT_S,
-        health_check_interval=30,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        health_check_interval=0,  # its PING would retry inside the retries above
     )
 
 
