@@ -22,11 +22,11 @@ from streamcalc.log.partitioners import crc32_partition
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import error_topic
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.runner import Runner
-from streamcalc.runtime.spec import write_spec
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.runtime.worker import worker_command
+from streamcalc.runtime.worker_spec import write_spec
 from streamcalc.state.lmdb import LmdbStateStore, open_pipeline_state
 
 IN, OUT = "MEASURE_POINT_INTERNAL_o1", "MEASURE_POINT_CAL_o1"

@@ -33,7 +33,7 @@ from runtime_support import (
 
 from streamcalc.log.embedded import open_log
 from streamcalc.runtime.failpoints import POINTS
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 
 Reference = Callable[[list[bytes], dict[str, object]], RunResult]
 

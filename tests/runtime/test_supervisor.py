@@ -40,7 +40,7 @@ from streamcalc.log.embedded import open_log
 from streamcalc.log.partitioners import crc32_partition
 from streamcalc.pipeline import PipelineError
 from streamcalc.records import decode_record, encode_record
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.supervisor import LifecycleError, Supervisor, WorkerInfo, WorkerStatus
 
 FAST = RunnerOptions(max_batch_records=500, max_wait_s=0.01)
@@ -331,7 +331,7 @@ SERVICE = """
 import json, sys, time
 from pathlib import Path
 from streamcalc.backends import Backends
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.supervisor import Supervisor
 
 sup = Supervisor(Backends.resolve(Path(sys.argv[1])), Path(sys.argv[1]))

@@ -35,13 +35,13 @@ from streamcalc.pipeline import PipelineError, StageGraph
 from streamcalc.records import Record, decode_origin_messages, decode_records, encode_records
 from streamcalc.runtime import failpoints
 from streamcalc.runtime.appender import Appender
+from streamcalc.runtime.assignment import Assignment, check_shareable, producer_id
 from streamcalc.runtime.errorlane import ErrorEntry, encode_error, error_topic
 from streamcalc.runtime.executor import BatchResult, StageExecutor
 from streamcalc.runtime.keyed_state import StageState
-from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
+from streamcalc.runtime.options import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.ratelimit import RateLimiter
 from streamcalc.runtime.reads import PartitionRead, Reads
-from streamcalc.runtime.share import Share, check_shareable, producer_id
 from streamcalc.state import Checkpoint, StateStore
 
 log = logging.getLogger(__name__)
@@ -124,10 +124,10 @@ class Runner:
             self._sinks[node.name] = (sink.topic, log_.ensure_topic(TopicConfig(sink.topic)).partitions)
         self._error_topic = log_.ensure_topic(TopicConfig(error_topic(pipeline_id))).name
         partitions = {topic: log_.ensure_topic(TopicConfig(topic)).partitions for topic in self._source_of}
-        self._share = Share(worker, self._opts.workers, partitions, log_.partition_for)
+        self._assignment = Assignment(worker, self._opts.workers, partitions, log_.partition_for)
         check_shareable(graph, partitions, self._opts.workers)
         self._producer_id = producer_id(pipeline_id, worker)
-        self._source_tps = self._share.reads
+        self._source_tps = self._assignment.reads
         self._states: dict[str, StageState] = {}  # by name in the store: shared states once
         self._versions: dict[str, tuple[str, int]] = {}  # by name in the store: (operator, version)
         stage_states: dict[str, StageState] = {}
@@ -140,7 +140,7 @@ class Runner:
                         name,
                         state_type,
                         max_cached_keys=self._opts.max_cached_keys,
-                        owns=self._share.owns(),
+                        owns=self._assignment.owns(),
                     )
                     self._versions[name] = (n.op.name, n.op.state_version)
                 stage_states[n.name] = self._states[name]
@@ -169,7 +169,7 @@ class Runner:
         self._check_state_versions()
         self._uncommitted, self._uncommitted_records = [], 0
         self._recovered = True
-        cp = self._store.checkpoint(self._share.worker)
+        cp = self._store.checkpoint(self._assignment.worker)
         mine = set(self._source_tps)  # a commit writes this worker's offsets only
         cp = self._checkpoint = Checkpoint(
             cp.seq, cp.generation, {tp: o for tp, o in cp.offsets.items() if tp in mine}
@@ -233,7 +233,7 @@ class Runner:
         self._await_append()  # state never commits ahead of the outputs it produced
         try:
             writes = {name: state.drain() for name, state in self._states.items()}
-            self._store.commit(writes, self._checkpoint, new, self._share.worker)
+            self._store.commit(writes, self._checkpoint, new, self._assignment.worker)
         except BaseException:
             self._discard_cache()
             raise
@@ -280,7 +280,7 @@ class Runner:
             source = self._source_of[topic]
             decode = decode_origin_messages if source in self._origin_sources else decode_records
             records, rejected = decode(read.messages)
-            records, misplaced = self._share.split(records, topic, partition)
+            records, misplaced = self._assignment.split(records, topic, partition)
             errors.extend(
                 ErrorEntry(
                     pipelineId=self.pipeline_id,
@@ -404,13 +404,13 @@ class Runner:
         for k in range(MAX_WORKERS):
             stamp = self._newest_stamp(producer_id(self.pipeline_id, k))
             if stamp is None or stamp.seq <= (
-                cp.seq if k == self._share.worker else self._store.checkpoint(k).seq
+                cp.seq if k == self._assignment.worker else self._store.checkpoint(k).seq
             ):
                 continue
             batches = _stamp_meta.decode(stamp.meta)
             if batches[-1].workers != self._opts.workers:
                 raise self._settle_first(k, batches[-1].workers)
-            if k == self._share.worker:
+            if k == self._assignment.worker:
                 if batches[0].seq != cp.seq + 1 or batches[-1].seq != stamp.seq:
                     raise RecoveryError(
                         f"pipeline {self.pipeline_id}: the log holds batches {batches[0].seq}..{stamp.seq} "

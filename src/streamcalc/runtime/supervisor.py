@@ -40,10 +40,10 @@ from streamcalc.ids import check_pipeline_id
 from streamcalc.keys import TopicPartition
 from streamcalc.log import ResetTarget, TopicConfig
 from streamcalc.pipeline import StageGraph, build_graph
-from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.share import check_shareable, source_topics
-from streamcalc.runtime.spec import read_spec, spec_path, write_spec
+from streamcalc.runtime.assignment import check_shareable, source_topics
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.worker import worker_command
+from streamcalc.runtime.worker_spec import read_spec, spec_path, write_spec
 
 log = logging.getLogger(__name__)
 MONITOR_INTERVAL_S = 0.1
