@@ -34,7 +34,8 @@ from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
 from streamcalc.runtime.options import RunnerOptions
-from streamcalc.runtime.runner import RecoveryError, Runner, StateVersionError
+from streamcalc.runtime.recovery import RecoveryError, StateVersionError
+from streamcalc.runtime.runner import Runner
 from streamcalc.state import StaleCheckpoint
 from streamcalc.state.lmdb import open_pipeline_state
 
