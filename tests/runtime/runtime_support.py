@@ -158,6 +158,20 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 60.0, what: str
         time.sleep(0.02)
 
 
+def worker_pids(data_dir: Path) -> list[int]:
+    """The worker processes alive on `data_dir`, whoever started them (from /proc: a zombie has
+    no command line)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
+        except OSError:  # gone meanwhile
+            continue
+        if b"streamcalc.runtime.worker" in cmdline and str(data_dir).encode() in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
 class WorkerProcess:
     """A real worker process (python -m streamcalc.runtime.worker) for one pipeline."""
 
