@@ -26,9 +26,9 @@ from bench.table import Row
 from streamcalc.backends import Backends
 from streamcalc.log import TopicConfig
 from streamcalc.log.embedded import open_log
-from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.spec import write_spec
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.worker import worker_command
+from streamcalc.runtime.worker_spec import write_spec
 from streamcalc.state.lmdb import open_pipeline_state
 
 RESULTS = Path(__file__).parent / "results"

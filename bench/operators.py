@@ -26,7 +26,7 @@ from streamcalc.log.embedded import open_log
 from streamcalc.log.partitioners import crc32_partition
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, encode_records
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.runner import Runner
 from streamcalc.runtime.worker import GC_GEN0_THRESHOLD
 from streamcalc.state.lmdb import open_pipeline_state

@@ -33,7 +33,7 @@ from bench.scaling import write_input
 from bench.table import Row
 from streamcalc.client import StreamcalcClient
 from streamcalc.log.embedded import open_log
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.state.lmdb import open_pipeline_state
 
 RUNS = 12

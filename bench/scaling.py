@@ -38,9 +38,9 @@ from bench.core import IN, OUT, PIPELINE, RESULTS, SEED, proc_field
 from bench.table import Row
 from streamcalc.backends import Backends
 from streamcalc.runtime.keyed_state import DEFAULT_MAX_CACHED_KEYS
-from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.spec import write_spec
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.worker import worker_command
+from streamcalc.runtime.worker_spec import write_spec
 from streamcalc.state.lmdb import open_pipeline_state
 
 KEYS = (10_000, 100_000, 1_000_000, 10_000_000)

@@ -26,7 +26,7 @@ from streamcalc.log import InvalidTopic, Log, TopicConfig
 from streamcalc.log.records import record_entries
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.records import OriginError, Record, decode_record, normalise_origin
-from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
+from streamcalc.runtime.options import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.supervisor import BackendsNotShared, Supervisor
 
 app = typer.Typer(no_args_is_help=True, help="Stream processing for IoT measurement points.")

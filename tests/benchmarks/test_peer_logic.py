@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_records
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.runner import Runner
 from streamcalc.state.lmdb import open_pipeline_state
 

@@ -16,7 +16,7 @@ from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
 from streamcalc.runtime.keyed_state import StageState
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.runner import Runner
 from streamcalc.service.stage_state import StateRequest, get_items, stateful_stage
 from streamcalc.state.lmdb import LmdbStateStore, open_pipeline_state

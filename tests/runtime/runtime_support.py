@@ -22,11 +22,11 @@ from streamcalc.log.partitioners import crc32_partition
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import error_topic
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.runner import Runner
-from streamcalc.runtime.spec import write_spec
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.runtime.worker import worker_command
+from streamcalc.runtime.worker_spec import write_spec
 from streamcalc.state.lmdb import LmdbStateStore, open_pipeline_state
 
 IN, OUT = "MEASURE_POINT_INTERNAL_o1", "MEASURE_POINT_CAL_o1"
@@ -156,6 +156,20 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 60.0, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def worker_pids(data_dir: Path) -> list[int]:
+    """The worker processes alive on `data_dir`, whoever started them (from /proc: a zombie has
+    no command line)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
+        except OSError:  # gone meanwhile
+            continue
+        if b"streamcalc.runtime.worker" in cmdline and str(data_dir).encode() in cmdline:
+            pids.append(int(proc.name))
+    return pids
 
 
 class WorkerProcess:

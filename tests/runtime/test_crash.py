@@ -33,7 +33,7 @@ from runtime_support import (
 
 from streamcalc.log.embedded import open_log
 from streamcalc.runtime.failpoints import POINTS
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 
 Reference = Callable[[list[bytes], dict[str, object]], RunResult]
 
@@ -146,6 +146,7 @@ def committed_offsets(data_dir: Path) -> dict[int, int]:
         store.close()
 
 
+@pytest.mark.slow
 def test_random_sigkills_of_a_supervised_worker(tmp_path: Path, reference: Reference) -> None:
     messages = generate_messages(150_000, keys=2_000, seed=11)
     expected = reference(messages, sum_pipeline())
@@ -160,7 +161,7 @@ def test_random_sigkills_of_a_supervised_worker(tmp_path: Path, reference: Refer
             "p1", sum_pipeline(), RunnerOptions(max_batch_records=900, max_wait_s=0.005, rate_limit=15_000)
         )
         while committed_offset(data, "p1") < len(messages) and kills < 30:
-            time.sleep(rng.uniform(0.3, 0.9))
+            time.sleep(rng.uniform(0.3, 0.9))  # kills at random moments of the run: what is tested
             info = supervisor.info("p1")
             if info is not None and info.pid is not None:
                 os.kill(info.pid, signal.SIGKILL)

@@ -29,8 +29,9 @@ from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
 from streamcalc.runtime.keyed_state import StageState
-from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.runner import RecoveryError, Runner
+from streamcalc.runtime.options import RunnerOptions
+from streamcalc.runtime.recovery import RecoveryError
+from streamcalc.runtime.runner import Runner
 from streamcalc.state import Checkpoint, StaleCheckpoint
 from streamcalc.state.lmdb import open_pipeline_state
 

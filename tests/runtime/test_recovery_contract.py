@@ -16,8 +16,9 @@ from streamcalc.log import AppendEntry, LogUnavailable, ProducerStamp, TopicConf
 from streamcalc.log.memory import MemoryLog
 from streamcalc.pipeline import build_graph
 from streamcalc.runtime.errorlane import decode_error, error_topic
-from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.runner import RecoveryError, Runner
+from streamcalc.runtime.options import RunnerOptions
+from streamcalc.runtime.recovery import RecoveryError
+from streamcalc.runtime.runner import Runner
 from streamcalc.state.lmdb import LmdbStateStore
 
 OUT_PARTITIONS = 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,14 +28,15 @@ from runtime_support import (
 
 from streamcalc.clock import ManualClock
 from streamcalc.library.simplified_window import SumState
-from streamcalc.log import AppendEntry, ProducerStamp, ReadResult, TopicConfig
+from streamcalc.log import AppendEntry, ProducerStamp, ReadResult, StampMark, TopicConfig
 from streamcalc.log.embedded import EmbeddedLog, open_log
 from streamcalc.log.partitioners import crc32_partition
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
-from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.runner import RecoveryError, Runner, StateVersionError
+from streamcalc.runtime.options import RunnerOptions
+from streamcalc.runtime.recovery import RecoveryError, StateVersionError
+from streamcalc.runtime.runner import Runner
 from streamcalc.state import StaleCheckpoint
 from streamcalc.state.lmdb import open_pipeline_state
 
@@ -439,11 +441,38 @@ def test_a_failed_append_or_read_fails_the_runner_and_recovery_keeps_outputs_exa
 
 
 class SlowDiskLog(EmbeddedLog):
-    """The embedded log on a disk slow to write: an append stays in flight a while."""
+    """The embedded log on a disk slow to write the first append of batch `slow_seq`, which
+    stays in flight a while; it notes any read of the log made meanwhile."""
+
+    def __init__(self, path: Path, slow_seq: int) -> None:
+        super().__init__(path)
+        self._slow_seq: int | None = slow_seq
+        self.started = threading.Event()
+        self._in_flight = False
+        self.read_while_in_flight = False
 
     def append(self, entries: Sequence[AppendEntry], producer: ProducerStamp | None = None) -> list[int]:
-        time.sleep(0.5)
-        return super().append(entries, producer)
+        if producer is None or producer.seq != self._slow_seq:
+            return super().append(entries, producer)
+        self._slow_seq, self._in_flight = None, True
+        self.started.set()
+        try:
+            # A delay, not a gate: a recovery that waits for this append, as it must, does
+            # nothing else that could open a gate.
+            time.sleep(0.3)
+            return super().append(entries, producer)
+        finally:
+            self._in_flight = False
+
+    def read(
+        self, topic: str, partition: int, offset: int, max_messages: int, until: int | None = None
+    ) -> ReadResult:
+        self.read_while_in_flight |= self._in_flight
+        return super().read(topic, partition, offset, max_messages, until)
+
+    def last_stamp(self, topic: str, partition: int, producer_id: str) -> StampMark | None:
+        self.read_while_in_flight |= self._in_flight
+        return super().last_stamp(topic, partition, producer_id)
 
 
 def test_recovery_waits_for_the_append_in_flight(tmp_path: Path) -> None:
@@ -456,14 +485,16 @@ def test_recovery_waits_for_the_append_in_flight(tmp_path: Path) -> None:
     data = tmp_path / "slow"
     producer = open_log(data)
     fill(producer, IN, messages[:450])
-    slow = SlowDiskLog(data / "log")
+    slow = SlowDiskLog(data / "log", slow_seq=2)
     store = open_pipeline_state(data, "p1")
     runner = Runner("p1", build_graph(sum_pipeline()), slow, store, options=FEW_COMMITS)
     runner.recover()
     assert runner.run_once() == 300
-    assert runner.run_once() == 150  # its append is in flight
+    assert runner.run_once() == 150
+    assert slow.started.wait(30)  # batch 2's append is on its way
     fill(producer, IN, messages[450:])
     runner.recover()  # what a worker does after a failure
+    assert not slow.read_while_in_flight
     while runner.run_once():
         pass
     runner.flush()

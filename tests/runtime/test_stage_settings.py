@@ -14,7 +14,7 @@ from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import decode_error, error_topic
 from streamcalc.runtime.executor import StageFailed
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.runner import Runner
 from streamcalc.state.lmdb import open_pipeline_state
 

@@ -26,10 +26,10 @@ from streamcalc.backends import Backends, BackendUrls
 from streamcalc.clock import SYSTEM_CLOCK
 from streamcalc.log.embedded import open_url as open_log_url
 from streamcalc.records import encode_record
-from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.spec import read_spec, spec_path
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.supervisor import BackendsNotShared, Supervisor
 from streamcalc.runtime.worker import worker_command
+from streamcalc.runtime.worker_spec import read_spec, spec_path
 
 FAST = RunnerOptions(max_batch_records=500, max_wait_s=0.01)
 INPUT = [encode_record(record(a, "p", BASE_MS + i, 1)) for i in range(3) for a in ("a1", "a2")]

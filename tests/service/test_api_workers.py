@@ -26,9 +26,9 @@ from api_support import (
 from streamcalc.client import StreamcalcClient
 from streamcalc.log import TopicConfig
 from streamcalc.log.embedded import open_log
-from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.spec import read_spec
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.supervisor import Supervisor
+from streamcalc.runtime.worker_spec import read_spec
 
 ASSETS = [f"a{i}" for i in range(8)]
 THREE = f"THREE_PARTITIONS_{ORG}"

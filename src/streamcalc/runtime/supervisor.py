@@ -14,6 +14,11 @@ A worker that exits on its own is restarted alone, with exponential backoff; aft
 `max_failures` failures in a row of any one worker (each a run shorter than `stable_after_s`)
 the pipeline goes to RUN_ERROR and its other workers are stopped.
 
+Operations on one pipeline run one at a time, each whole (a later one sees what the earlier
+did); operations on other pipelines, and `info()`, never wait for them: the table lock guards
+memory only, and the I/O (processes, specs, the backends' data: `pipeline_data`) runs under
+the pipeline's own lock.
+
 The supervisor runs on the `Backends` it is given (its caller closes them); its workers open
 the same ones from their spec, so the log and state must reach other processes.
 """
@@ -22,12 +27,11 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import signal
 import subprocess
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -38,12 +42,13 @@ from streamcalc.backends.urls import Part, scheme_of
 from streamcalc.errors import StreamcalcError
 from streamcalc.ids import check_pipeline_id
 from streamcalc.keys import TopicPartition
-from streamcalc.log import ResetTarget, TopicConfig
-from streamcalc.pipeline import StageGraph, build_graph
-from streamcalc.runtime.policy import RunnerOptions
-from streamcalc.runtime.share import check_shareable, source_topics
-from streamcalc.runtime.spec import read_spec, spec_path, write_spec
+from streamcalc.log import ResetTarget
+from streamcalc.pipeline import build_graph
+from streamcalc.runtime.options import RunnerOptions
+from streamcalc.runtime.pipeline_data import PipelineData
+from streamcalc.runtime.processes import spawn, terminate
 from streamcalc.runtime.worker import worker_command
+from streamcalc.runtime.worker_spec import read_spec, spec_path, write_spec
 
 log = logging.getLogger(__name__)
 MONITOR_INTERVAL_S = 0.1
@@ -126,8 +131,6 @@ class _Managed:
     workers: list[_Worker] = field(default_factory=list)
     restarts: int = 0
     last_exit_code: int | None = None
-    halting: bool = False
-    """Its workers are being stopped: the watcher neither reaps nor restarts them."""
 
     def info(self) -> WorkerInfo:
         pids = [w.process.pid if w.process else None for w in self.workers]
@@ -152,6 +155,7 @@ class Supervisor:
     ) -> None:
         """`data_dir` holds the worker specs and the workers' logs (`pipelines/`, `logs/`)."""
         self._backends = backends
+        self._data = PipelineData(backends)
         self._clock = backends.clock
         self._data_dir = data_dir
         self._retention_check_s = retention_check_s
@@ -161,7 +165,12 @@ class Supervisor:
         self._stable_after_s = stable_after_s
         self._env = {**os.environ, **(worker_env or {})}
         self._lock = threading.Lock()
+        """The table lock: over `_pipelines`, `_serial` and what they hold; never held across I/O.
+        A pipeline's entry changes under both this and its serial lock, so an operation holding
+        the latter reads it freely, and `info()` under this one sees it whole."""
         self._pipelines: dict[str, _Managed] = {}
+        self._serial: dict[str, threading.Lock] = {}
+        """Per pipeline: held through each operation on it and each watcher round over it."""
         self._closed = threading.Event()
         self._monitor = threading.Thread(target=self._watch, name="streamcalc-supervisor", daemon=True)
         self._monitor.start()
@@ -181,33 +190,25 @@ class Supervisor:
             raise BackendsNotShared(pipeline_id, self._backends.urls)
         graph = build_graph(definition)
         options = options or RunnerOptions()
-        with self._lock:
-            current = self._pipelines.get(pipeline_id)
+        with self._operating(pipeline_id):
+            current = self._entry(pipeline_id)
             if current and current.status == WorkerStatus.RUNNING:
                 raise LifecycleError(pipeline_id, "start", current.status)
-        self._share_sources(graph, options.workers)
-        if current is not None:
-            self._halt(current, PAUSE_TIMEOUT_S)  # after RUN_ERROR, workers may still be stopping
-        with self._lock:
-            if self._pipelines.get(pipeline_id) is not current:  # another start came first
-                raise LifecycleError(pipeline_id, "start", self._pipelines[pipeline_id].status)
+            self._data.share_sources(graph, options.workers)
+            if current is not None:
+                self._halt(current, PAUSE_TIMEOUT_S)  # after RUN_ERROR, workers may still be stopping
             write_spec(self._data_dir, pipeline_id, definition, options, self._backends.urls)
             self._launch(pipeline_id, options.workers)
 
     def resume(self, pipeline_id: str) -> None:
-        with self._lock:
+        with self._operating(pipeline_id):
             paused = self._require(pipeline_id, "resume", WorkerStatus.PAUSED)
             self._launch(pipeline_id, len(paused.workers))
 
     def pause(self, pipeline_id: str, timeout_s: float = PAUSE_TIMEOUT_S) -> None:
         """Return once every worker has committed and exited: no batch in flight anywhere."""
-        with self._lock:
-            managed = self._require(pipeline_id, "pause", WorkerStatus.RUNNING)
-        try:
-            self._halt(managed, timeout_s)
-        finally:
-            with self._lock:
-                managed.status = WorkerStatus.PAUSED
+        with self._operating(pipeline_id):
+            self._pause(self._require(pipeline_id, "pause", WorkerStatus.RUNNING), timeout_s)
 
     def stop(self, pipeline_id: str, timeout_s: float = PAUSE_TIMEOUT_S) -> None:
         """EnOS stop: halt, then clear the pipeline's stage state and source offsets.
@@ -215,18 +216,17 @@ class Supervisor:
         Also for a pipeline this supervisor never ran (paused before a restart, say).
         """
         check_pipeline_id(pipeline_id)
-        with self._lock:
-            managed = self._pipelines.get(pipeline_id)
-            status = managed.status if managed else None
-        if status == WorkerStatus.STOPPED:
-            raise LifecycleError(pipeline_id, "stop", status)
-        if status == WorkerStatus.RUNNING:
-            self.pause(pipeline_id, timeout_s)
-        elif managed is not None:
-            self._halt(managed, timeout_s)  # after RUN_ERROR, workers may still be stopping
-        self._backends.state.store(pipeline_id).clear()
-        with self._lock:
-            self._pipelines[pipeline_id] = _Managed(WorkerStatus.STOPPED)
+        with self._operating(pipeline_id):
+            managed = self._entry(pipeline_id)
+            if managed is not None and managed.status == WorkerStatus.STOPPED:
+                raise LifecycleError(pipeline_id, "stop", managed.status)
+            if managed is not None and managed.status == WorkerStatus.RUNNING:
+                self._pause(managed, timeout_s)
+            elif managed is not None:
+                self._halt(managed, timeout_s)  # after RUN_ERROR, workers may still be stopping
+            self._data.clear(pipeline_id)
+            with self._lock:
+                self._pipelines[pipeline_id] = _Managed(WorkerStatus.STOPPED)
 
     def reset_offsets(
         self, pipeline_id: str, to: ResetTarget, definition: dict[str, Any] | None = None
@@ -234,21 +234,13 @@ class Supervisor:
         """Move the source offsets of `definition` (default: the last one run) to the earliest
         or latest input. Not while a worker runs: its next commit would be fenced anyway."""
         check_pipeline_id(pipeline_id)
-        with self._lock:
-            managed = self._pipelines.get(pipeline_id)
+        with self._operating(pipeline_id):
+            managed = self._entry(pipeline_id)
             status = managed.status if managed else None
             if status == WorkerStatus.RUNNING or (status is None and definition is None):
                 raise LifecycleError(pipeline_id, "reset the offsets of", status)
             graph = build_graph(definition or read_spec(self._data_dir, pipeline_id).definition)
-            log_ = self._backends.log
-            offset_at = log_.start_offset if to == "earliest" else log_.end_offset
-            offsets: dict[TopicPartition, int] = {}
-            for _, topic in source_topics(graph):
-                config = log_.ensure_topic(TopicConfig(topic))
-                for p in range(config.partitions):
-                    offsets[(topic, p)] = offset_at(topic, p)
-            self._backends.state.store(pipeline_id).reset_offsets(offsets)
-            return offsets
+            return self._data.reset_offsets(pipeline_id, graph, to)
 
     def info(self, pipeline_id: str) -> WorkerInfo | None:
         with self._lock:
@@ -267,120 +259,134 @@ class Supervisor:
         """Pause every running pipeline (their state and offsets stay) and stop watching; the
         backends stay open."""
         with self._lock:
-            pipelines = list(self._pipelines.items())
-        for pipeline_id, managed in pipelines:
-            if managed.status == WorkerStatus.RUNNING:
-                self.pause(pipeline_id, timeout_s)
-            else:
-                self._halt(managed, timeout_s)  # after RUN_ERROR, workers may still be stopping
+            pipeline_ids = list(self._pipelines)
+        for pipeline_id in pipeline_ids:
+            with self._operating(pipeline_id):
+                with self._lock:
+                    managed = self._pipelines[pipeline_id]  # replaced at times, never removed
+                if managed.status == WorkerStatus.RUNNING:
+                    self._pause(managed, timeout_s)
+                else:
+                    self._halt(managed, timeout_s)  # after RUN_ERROR, workers may still be stopping
         self._closed.set()
         self._monitor.join()
 
-    # internals (called without the lock)
+    # the table (takes the table lock, briefly)
 
-    def _share_sources(self, graph: StageGraph, workers: int) -> None:
-        """Create missing source topics with a partition per worker, then refuse what the
-        workers cannot run (`check_shareable`): here as well as in each worker's runner, so a
-        start that cannot run fails at once instead of ending in RUN_ERROR."""
-        partitions = {
-            topic: self._backends.log.ensure_topic(TopicConfig(topic, partitions=workers)).partitions
-            for _, topic in source_topics(graph)
-        }
-        check_shareable(graph, partitions, workers)
-
-    def _halt(self, managed: _Managed, timeout_s: float) -> None:
-        """Stop the workers of `managed` (see `_terminate`); called without the lock."""
+    def _serial_lock(self, pipeline_id: str) -> threading.Lock:
         with self._lock:
-            managed.halting = True
-            processes = [w.process for w in managed.workers if w.process is not None]
-        try:
-            _terminate(processes, timeout_s)
-        finally:
-            with self._lock:
-                for worker in managed.workers:
-                    worker.process, worker.restart_at = None, None
-                managed.halting = False
+            return self._serial.setdefault(pipeline_id, threading.Lock())
 
-    # internals (called with the lock held)
+    @contextmanager
+    def _operating(self, pipeline_id: str) -> Iterator[None]:
+        """One operation on `pipeline_id` at a time; those on other pipelines go on meanwhile."""
+        with self._serial_lock(pipeline_id):
+            yield
+
+    def _entry(self, pipeline_id: str) -> _Managed | None:
+        with self._lock:
+            return self._pipelines.get(pipeline_id)
 
     def _require(self, pipeline_id: str, action: str, status: WorkerStatus) -> _Managed:
-        managed = self._pipelines.get(pipeline_id)
+        managed = self._entry(pipeline_id)
         if managed is None or managed.status != status:
             raise LifecycleError(pipeline_id, action, managed.status if managed else None)
         return managed
 
+    # processes (called with the pipeline's serial lock held, without the table lock)
+
     def _launch(self, pipeline_id: str, workers: int) -> None:
         managed = _Managed(WorkerStatus.RUNNING, [_Worker(k) for k in range(workers)])
-        self._pipelines[pipeline_id] = managed
+        with self._lock:
+            self._pipelines[pipeline_id] = managed
         for worker in managed.workers:
             self._spawn(pipeline_id, worker)
 
     def _spawn(self, pipeline_id: str, worker: _Worker) -> None:
-        logs = self._data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"{pipeline_id}.log", "ab") as out:
-            worker.process = subprocess.Popen(
-                worker_command(self._data_dir, pipeline_id, worker.index),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self._env,
-            )
-        worker.started_at = self._clock.monotonic()
-        worker.restart_at = None
+        process = spawn(
+            worker_command(self._data_dir, pipeline_id, worker.index),
+            self._data_dir / "logs" / f"{pipeline_id}.log",
+            self._env,
+        )
+        with self._lock:
+            worker.process, worker.started_at, worker.restart_at = process, self._clock.monotonic(), None
+
+    def _pause(self, managed: _Managed, timeout_s: float) -> None:
+        try:
+            self._halt(managed, timeout_s)
+        finally:
+            with self._lock:
+                managed.status = WorkerStatus.PAUSED
+
+    def _halt(self, managed: _Managed, timeout_s: float) -> None:
+        """Stop the workers of `managed` (see `terminate`)."""
+        processes = [w.process for w in managed.workers if w.process is not None]
+        try:
+            terminate(processes, timeout_s)
+        finally:
+            with self._lock:
+                for worker in managed.workers:
+                    worker.process, worker.restart_at = None, None
 
     def _watch(self) -> None:
         while not self._closed.wait(MONITOR_INTERVAL_S):
-            # The watcher must outlive any failure: without it nothing restarts a worker.
             with self._lock:
-                for pipeline_id, managed in self._pipelines.items():
-                    if managed.halting or managed.status not in _WATCHED:
-                        continue
-                    try:
+                pipeline_ids = list(self._pipelines)
+            for pipeline_id in pipeline_ids:
+                serial = self._serial_lock(pipeline_id)
+                if not serial.acquire(blocking=False):
+                    continue  # an operation on it is under way and handles its workers
+                try:
+                    managed = self._entry(pipeline_id)
+                    if managed is not None and managed.status in _WATCHED:
                         self._check(pipeline_id, managed)
-                    except Exception:
-                        log.exception("pipeline %s: supervising failed; will retry", pipeline_id)
+                except Exception:  # the watcher must outlive any failure: nothing else restarts workers
+                    log.exception("pipeline %s: supervising failed; will retry", pipeline_id)
+                finally:
+                    serial.release()
             if self._clock.monotonic() >= self._next_retention:
                 self._next_retention = self._clock.monotonic() + self._retention_check_s
                 try:
-                    self._backends.log.enforce_retention()
+                    self._data.sweep_retention()
                 except Exception:
                     log.exception("retention sweep failed; retrying in %.0fs", self._retention_check_s)
 
     def _check(self, pipeline_id: str, managed: _Managed) -> None:
-        """Reap the workers that exited, and restart each after its backoff. RUN_ERROR stops the
-        others (they commit and exit), since a pipeline missing a worker misses its input."""
+        """Reap the workers that exited, and restart each after its backoff."""
         now = self._clock.monotonic()
         for worker in managed.workers:
             if worker.process is None:
                 if worker.restart_at is not None and now >= worker.restart_at:
-                    managed.restarts += 1
+                    with self._lock:
+                        managed.restarts += 1
                     self._spawn(pipeline_id, worker)
                 continue
             code = worker.process.poll()
-            if code is None:
-                continue
+            if code is not None:
+                self._reap(pipeline_id, managed, worker, code, now)
+
+    def _reap(self, pipeline_id: str, managed: _Managed, worker: _Worker, code: int, now: float) -> None:
+        """`worker` exited with `code`: a restart after its backoff, or after too many failures
+        in a row RUN_ERROR, which stops the others (they commit and exit), since a pipeline
+        missing a worker misses its input."""
+        with self._lock:
             worker.process = None
             if managed.status == WorkerStatus.RUN_ERROR:
-                continue  # stopped because another worker failed
+                return  # stopped because another worker failed
             managed.last_exit_code = code
             if now - worker.started_at >= self._stable_after_s:
                 worker.failures = 0
             worker.failures += 1
-            if worker.failures >= self._max_failures:
-                log.error(
-                    "pipeline %s: worker %d failed %d times in a row; RUN_ERROR",
-                    pipeline_id,
-                    worker.index,
-                    worker.failures,
-                )
+            failed = worker.failures >= self._max_failures
+            delay = min(self._backoff[0] * 2 ** (worker.failures - 1), self._backoff[1])
+            if failed:
                 managed.status = WorkerStatus.RUN_ERROR
                 for other in managed.workers:
                     other.restart_at = None
-                    if other.process is not None:
-                        other.process.send_signal(signal.SIGTERM)
-                continue
-            delay = min(self._backoff[0] * 2 ** (worker.failures - 1), self._backoff[1])
+            else:
+                worker.restart_at = now + delay
+            others = [w.process for w in managed.workers if w.process is not None]
+        if not failed:
             log.warning(
                 "pipeline %s: worker %d exited with %s; restart in %.1fs",
                 pipeline_id,
@@ -388,42 +394,12 @@ class Supervisor:
                 code,
                 delay,
             )
-            worker.restart_at = now + delay
-
-
-def _terminate(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
-    """SIGTERM to all, then wait for all against one deadline: the workers commit and exit side
-    by side, so this takes about as long as the slowest of them. A worker past the deadline is
-    killed; its uncommitted work is redone by the next worker."""
-    for process in processes:
-        process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    for process in processes:
-        if not _exited(process, max(0.0, deadline - time.monotonic())):
-            log.warning(
-                "worker %d did not stop within %.0fs; killing it (uncommitted work is redone)",
-                process.pid,
-                timeout_s,
-            )
-            process.kill()
-            process.wait()
-
-
-def _exited(process: subprocess.Popen[bytes], timeout_s: float) -> bool:
-    """Wait up to `timeout_s` for `process` to exit, and reap it. Woken by the kernel through a
-    pidfd: `Popen.wait` polls in sleeps growing to 50 ms, which a pause would wait out."""
-    try:
-        fd = os.pidfd_open(process.pid)
-    except OSError:  # reaped already, or no pidfd on this kernel
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-    try:
-        ready, _, _ = select.select([fd], [], [], timeout_s)
-    finally:
-        os.close(fd)
-    if ready:
-        process.wait()
-    return bool(ready)
+            return
+        log.error(
+            "pipeline %s: worker %d failed %d times in a row; RUN_ERROR",
+            pipeline_id,
+            worker.index,
+            worker.failures,
+        )
+        for process in others:
+            process.send_signal(signal.SIGTERM)

@@ -29,7 +29,7 @@ from streamcalc.backends import BackendConfigError, Backends, BackendUnavailable
 from streamcalc.backends.urls import SCHEMES, resolve
 from streamcalc.pipeline import build_graph
 from streamcalc.runtime.runner import Runner
-from streamcalc.runtime.spec import read_spec
+from streamcalc.runtime.worker_spec import read_spec
 
 GC_GEN0_THRESHOLD = 100_000
 """A batch allocates ~10^4-10^5 short-lived tracked objects (the window aggregators' output

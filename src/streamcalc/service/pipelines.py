@@ -23,7 +23,7 @@ from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import ResetTarget
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.pipeline.templates import is_template_document
-from streamcalc.runtime.policy import MAX_WORKERS, RunnerOptions
+from streamcalc.runtime.options import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.supervisor import BackendsNotShared, Supervisor, WorkerStatus
 from streamcalc.service import codes
 from streamcalc.service.errors import ApiError

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from streamcalc.backends import Backends, BackendUrls
-from streamcalc.runtime.policy import RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 
 
 class WorkerSpec(msgspec.Struct, frozen=True):

@@ -1,4 +1,4 @@
-"""How a runner cuts micro-batches, paces itself and decides when to commit."""
+"""A runner's options: how it cuts micro-batches, paces itself and decides when to commit."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""A worker's share of a parallel pipeline: the source partitions it reads, the assets whose
-state it owns, and the records it must not process (docs/exactly-once.md, Parallel pipelines)."""
+"""Worker assignment: which source partitions each worker of a parallel pipeline reads, which
+assets' state it owns, and which records it must not process (docs/exactly-once.md, Parallel
+pipelines); and the checks that a pipeline can be shared out at all."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ Partitioner = Callable[[str, int], int]
 """(key, partitions) -> partition: the log's, `h(key) mod partitions` (the Log contract)."""
 
 
-class Share:
+class Assignment:
     """Worker `worker` of `workers`, over sources of the given partition counts. Producers place
     records by asset with the log's partitioner, h mod p, and every source has a multiple of
     `workers` partitions, so an asset in partition h % p is read by worker (h % p) % workers =
