@@ -88,6 +88,7 @@ def write_ndjson(path: Path, items: list[dict[str, Any]]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_whole_story_through_the_cli(service: Service, tmp_path: Path) -> None:
     url = service.url
     (tmp_path / "pipeline.json").write_text(json.dumps(pipeline_json()))
