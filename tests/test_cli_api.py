@@ -25,8 +25,8 @@ from service.api_support import (
     running_service,
     wait_for,
 )
-from streamcalc import cli_api
 from streamcalc.cli import app
+from streamcalc.cli.remote import topics
 
 runner = CliRunner()
 SCRATCH = f"CLI_SCRATCH_{ORG}"
@@ -88,6 +88,7 @@ def write_ndjson(path: Path, items: list[dict[str, Any]]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_whole_story_through_the_cli(service: Service, tmp_path: Path) -> None:
     url = service.url
     (tmp_path / "pipeline.json").write_text(json.dumps(pipeline_json()))
@@ -172,11 +173,11 @@ def test_consume_follow_reads_on_until_ctrl_c(
         waits.append(seconds)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_api, "_wait", interrupt)
+    monkeypatch.setattr(topics, "_wait", interrupt)
     result = ok(service.url, "consume", topic, "--limit", "1", "--follow")
 
     assert [x["offset"] for x in ndjson(result.stdout)] == [0, 1]
-    assert waits == [cli_api.FOLLOW_INTERVAL_S] and "next offset 2" in result.stderr
+    assert waits == [topics.FOLLOW_INTERVAL_S] and "next offset 2" in result.stderr
 
 
 def test_start_sends_the_resource_config(service: Service) -> None:

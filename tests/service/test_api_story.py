@@ -30,6 +30,7 @@ def sums(client: StreamcalcClient, offset: int = 0) -> list[tuple[str, float]]:
     return [(r["record"]["assetId"], r["record"]["value"]) for r in got]
 
 
+@pytest.mark.slow
 def test_save_release_start_ingest_pause_delete_resume(service: Service, client: StreamcalcClient) -> None:
     pid = client.save_pipeline(None, pipeline_json(), name="daily sums")
     assert client.get_pipeline(pid)["status"] == "DRAFT"
@@ -104,6 +105,7 @@ def test_stop_clears_state_and_a_restart_reads_from_the_start(client: Streamcalc
     assert sums(client)[2:] == [("a1", 1), ("a1", 2)]
 
 
+@pytest.mark.slow
 def test_pipelines_survive_a_service_restart(tmp_path: Path) -> None:
     with running_service(tmp_path) as first, first.client() as client:
         pid = client.save_pipeline(None, pipeline_json(), name="kept")

@@ -52,6 +52,7 @@ def worker_pids(supervisor: Supervisor, pid: str) -> list[int | None]:
     return info.pids
 
 
+@pytest.mark.slow
 def test_resource_config_runs_that_many_workers_and_a_service_restart_keeps_them(tmp_path: Path) -> None:
     first = service_app(tmp_path)
     with serving(first, tmp_path) as service, service.client() as client:

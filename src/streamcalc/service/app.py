@@ -32,6 +32,7 @@ from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService
 from streamcalc.service.routes import pipelines, state, token, topics
 from streamcalc.service.settings import ServiceSettings
+from streamcalc.service.validation import describe
 from streamcalc.state import StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -146,11 +147,10 @@ async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
-    name = str(first.get("loc", ("", "?"))[-1])
-    return envelope(
-        request, code=codes.MISSING_PARAM, msg=f"Missing param {name}: {first.get('msg', 'invalid')}"
-    )
+    """A query or path parameter failed its model: 61102 naming it, worded as body checks are."""
+    first = exc.errors()[0]
+    param = {**first, "loc": first["loc"][1:]}  # FastAPI's loc starts with where it came from (query)
+    return envelope(request, code=codes.MISSING_PARAM, msg=describe(param, codes.MISSING_PARAM))
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -3,10 +3,9 @@ and the app's backends."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from streamcalc.backends import Backends
 from streamcalc.service import codes
@@ -22,17 +21,6 @@ def backends(request: Request) -> Backends:
 
 async def raw_body(request: Request) -> bytes:
     return await request.body()
-
-
-def json_body(body: bytes, kind: type[dict[str, Any]] | type[list[Any]], code: int, what: str) -> Any:
-    """The body as a JSON object or array; ApiError(code, "<what>: <reason>") otherwise."""
-    try:
-        doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(code, f"{what}: {e}") from e
-    if not isinstance(doc, kind):
-        raise ApiError(code, f"{what}: expected a JSON {'object' if kind is dict else 'array'}")
-    return doc
 
 
 def authenticate(request: Request, body: Annotated[bytes, Depends(raw_body)]) -> Principal:
@@ -57,11 +45,12 @@ def authenticate(request: Request, body: Annotated[bytes, Depends(raw_body)]) ->
     raise ApiError(codes.UNAUTHORIZED, "missing apim-accesstoken or Authorization: Bearer", http_status=401)
 
 
-def org_id(request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> str:
-    """The orgId of the request, which must be the caller's own (61106 otherwise)."""
-    org = request.query_params.get("orgId")
-    if not org:
-        raise ApiError(codes.MISSING_PARAM, "Missing param orgId")
+def org_id(
+    principal: Annotated[Principal, Depends(authenticate)],
+    org: Annotated[str, Query(alias="orgId", min_length=1, description="the org (OU) of the caller")],
+) -> str:
+    """The orgId of the request, which must be the caller's own (61106 otherwise); checked once
+    the caller is authenticated."""
     if org != principal.org_id:
         raise ApiError(codes.WRONG_PIPELINE_OR_ORG, "Wrong pipelineId or OU has no privilege")
     return org

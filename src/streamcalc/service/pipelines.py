@@ -23,15 +23,15 @@ from streamcalc.library.io import ConsumerConfig
 from streamcalc.log import ResetTarget
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.pipeline.templates import is_template_document
-from streamcalc.runtime.options import MAX_WORKERS, RunnerOptions
+from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.supervisor import BackendsNotShared, Supervisor, WorkerStatus
 from streamcalc.service import codes
 from streamcalc.service.errors import ApiError
+from streamcalc.service.schemas import SaveRequest, StartRequest
 from streamcalc.service.stage_state import StateRequest, get_items, state_name, stateful_stage
 
 log = logging.getLogger(__name__)
 LAG_SAMPLES_KEPT = 360
-_META_FIELDS = ("version", "templateType", "templateName", "messageChannel", "desc", "executionMode")
 
 
 class PipelineService:
@@ -81,12 +81,10 @@ class PipelineService:
 
     # actions
 
-    def save(self, org_id: str, pipeline_id: str | None, body: dict[str, Any]) -> str:
-        name = body.get("name", body.get("pipelineName"))
-        if name is not None and not isinstance(name, str):
-            raise ApiError(codes.CONFIG_INVALID, "name must be a string")
-        design = _pipeline_json(body.get("pipelineJson")) if "pipelineJson" in body else None
-        meta = _meta(body, design)
+    def save(self, org_id: str, pipeline_id: str | None, body: SaveRequest) -> str:
+        name = body.pipeline_name()
+        design = _pipeline_json(body.pipelineJson) if "pipelineJson" in body.model_fields_set else None
+        meta = _meta(body.meta(), design)
         with self._lock:
             if pipeline_id is None:
                 if design is None:
@@ -111,10 +109,10 @@ class PipelineService:
             _pipeline_json(record.design)
             self._catalog.release_pipeline(org_id, pipeline_id)
 
-    def start(self, org_id: str, pipeline_id: str, body: dict[str, Any]) -> None:
+    def start(self, org_id: str, pipeline_id: str, body: StartRequest) -> None:
         """Run the released version with the body's kafkaRate and resourceConfig, creating
         missing source topics with a partition per worker."""
-        options = RunnerOptions(rate_limit=_rate(body.get("kafkaRate")), workers=_workers(body))
+        options = RunnerOptions(rate_limit=body.kafkaRate, workers=body.workers)
         with self._lock:
             record = self.require(org_id, pipeline_id)
             if record.status in ("DRAFT", "RUNNING") or record.released is None:
@@ -288,10 +286,9 @@ def _runnable(document: dict[str, Any]) -> dict[str, Any]:
     return definition
 
 
-def _meta(body: dict[str, Any], design: dict[str, Any] | None) -> dict[str, Any]:
-    """The body's meta fields; a template document's templateType unless the body gives it (61100
-    if the two differ), so List Pipelines tells templates from operator pipelines."""
-    meta = {k: body[k] for k in _META_FIELDS if k in body}
+def _meta(meta: dict[str, Any], design: dict[str, Any] | None) -> dict[str, Any]:
+    """The body's fields kept with the pipeline, and a template document's templateType unless the
+    body gives it (61100 if the two differ), so List Pipelines tells templates from operator pipelines."""
     if design is not None and is_template_document(design):
         declared = meta.setdefault("templateType", design["templateType"])
         if str(declared) != str(design["templateType"]):  # EnOS SDKs send numbers as strings too
@@ -305,33 +302,3 @@ def _meta(body: dict[str, Any], design: dict[str, Any] | None) -> dict[str, Any]
 def _source_topics(definition: dict[str, Any]) -> list[str]:
     graph = build_graph(load_pipeline_document(definition))
     return [n.config.topic for n in graph.sources if isinstance(n.config, ConsumerConfig)]
-
-
-def _workers(body: dict[str, Any]) -> int:
-    """Standalone (executionMode 0, the default): resourceConfig is a number of CUs, as a number
-    or a numeric string, run as one worker process per CU; absent = 1. Cluster mode is not
-    implemented: it runs standalone on one worker, its resourceConfig object unread."""
-    raw = body.get("resourceConfig")
-    if str(body.get("executionMode") or 0).strip() != "0" or raw is None or raw == "":
-        return 1
-    if not (type(raw) is int or (isinstance(raw, str) and raw.strip().isdecimal())):  # bools are ints
-        raise ApiError(codes.CONFIG_INVALID, f"resourceConfig must be a whole number of CUs, got {raw!r}")
-    cus = int(raw)
-    if not 1 <= cus <= MAX_WORKERS:
-        raise ApiError(
-            codes.CONFIG_INVALID, f"resourceConfig must be between 1 and {MAX_WORKERS} CUs, got {raw!r}"
-        )
-    return cus
-
-
-def _rate(raw: Any) -> float:
-    """kafkaRate in records/s, as a number or a numeric string (EnOS SDKs send both); absent = no limit."""
-    if raw is None or raw == "":
-        return 0.0
-    try:
-        rate = float(raw)
-    except (TypeError, ValueError) as e:
-        raise ApiError(codes.CONFIG_INVALID, f"kafkaRate must be a number, got {raw!r}") from e
-    if rate < 0:
-        raise ApiError(codes.CONFIG_INVALID, f"kafkaRate must be >= 0, got {raw!r}")
-    return rate

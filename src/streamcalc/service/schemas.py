@@ -1,14 +1,64 @@
-"""Request and response shapes, for the OpenAPI spec.
+"""Request and response shapes: each route checks its query and body with these models, and the
+OpenAPI spec shows the same models.
 
-Routes read the raw body (signatures cover its exact bytes, and EnOS clients send numbers
-as strings), so these models document the API; the routes validate with EnOS codes.
+Bodies are checked from the raw bytes after authentication, since the signature covers those
+exact bytes (`validation.parse_body`); `body()` documents them. Unknown fields are ignored and
+numbers may come as strings, as EnOS clients send them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    RootModel,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from streamcalc.runtime.options import MAX_WORKERS
+from streamcalc.service.validation import stated
+
+MAX_KEYS = 100_000
+"""assets x points per stage-state request, as EnOS documents it."""
+MAX_READ = 10_000
+"""Records per consume request."""
+
+
+def _flag(raw: object) -> bool:
+    """Booleans as Java (true) and Python (True) clients send them."""
+    value = raw.strip().lower() if isinstance(raw, str) else None
+    if value not in ("true", "false", "1", "0"):
+        raise PydanticCustomError("flag", "expected true or false")
+    return value in ("true", "1")
+
+
+def _positive(raw: object) -> int:
+    if not (isinstance(raw, str) and raw.strip().isdecimal() and int(raw) >= 1):
+        raise PydanticCustomError("positive", "expected a positive integer")
+    return int(raw)
+
+
+def _ids(raw: object) -> list[str]:
+    ids = list(dict.fromkeys(x.strip() for x in raw.split(",") if x.strip())) if isinstance(raw, str) else []
+    if not ids:
+        raise PydanticCustomError("ids", "expected comma-separated ids")
+    return ids
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Positive = Annotated[int, Field(ge=1), BeforeValidator(_positive)]
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Ids = Annotated[list[str], BeforeValidator(_ids), WithJsonSchema({"type": "string"})]
+"""Comma-separated ids in a string: blanks trimmed, duplicates count once."""
+OperateAction = Literal["save", "release", "start", "pause", "stop"]
+StateAction = Literal["get", "delete"]
 
 
 class Envelope(BaseModel):
@@ -18,17 +68,57 @@ class Envelope(BaseModel):
     data: Any = Field(None, description="the result; null on errors")
 
 
+# queries
+
+
+class ListQuery(BaseModel):
+    """List Pipelines."""
+
+    pageSize: Positive = Field(10, description="pipelines per page")
+    pageNo: Positive = Field(1, description="the page, from 1")
+    isSystem: Flag = Field(
+        False, description="the system pipelines: none (Data Reader/Writer are built into the runtime)"
+    )
+    ifReleased: Flag = Field(False, description="the released pipelines; else the drafts")
+
+
+class RecordsQuery(BaseModel):
+    """Read records of a topic."""
+
+    offset: int = Field(0, ge=0, description="the first offset to read")
+    limit: int = Field(100, ge=1, le=MAX_READ, description="records at most")
+    partition: int = Field(0, ge=0)
+
+
+# bodies
+
+
 class StageStateRequest(BaseModel):
-    pipelineId: str
-    stageInstanceName: str = Field(description="e.g. SimplifiedTimeWindowAggregator_01")
-    assetIds: str = Field(description="comma-separated; blanks trimmed, duplicates count once")
-    pointIds: str = Field(description="comma-separated; assets x points <= 100,000")
+    """Get / Delete Stage State; 61102 names the parameter missing or malformed."""
+
+    pipeline_id: NonBlank = Field(alias="pipelineId")
+    stage: NonBlank = Field(alias="stageInstanceName", description="e.g. SimplifiedTimeWindowAggregator_01")
+    asset_ids: Ids = Field(
+        alias="assetIds", description="comma-separated; blanks trimmed, duplicates count once"
+    )
+    point_ids: Ids = Field(alias="pointIds", description=f"comma-separated; assets x points <= {MAX_KEYS:,}")
+
+
+def _object_or_text(raw: object) -> object:
+    if not (raw is None or isinstance(raw, dict | str)):
+        raise PydanticCustomError("object_or_text", "expected an object or a JSON string")
+    return raw
+
+
+_META_FIELDS = ("version", "templateType", "templateName", "messageChannel", "desc", "executionMode")
 
 
 class SaveRequest(BaseModel):
+    """Save Pipeline: every field may be left out, but a new pipeline needs pipelineJson."""
+
     name: str | None = Field(None, description="or pipelineName")
     pipelineName: str | None = None
-    pipelineJson: dict[str, Any] | str | None = Field(
+    pipelineJson: Annotated[dict[str, Any] | str | None, BeforeValidator(_object_or_text)] = Field(
         None, description="native {stages: [...]} or a StreamSets export, as an object or a JSON string"
     )
     version: str | None = None
@@ -36,26 +126,108 @@ class SaveRequest(BaseModel):
     templateName: str | None = None
     messageChannel: int | str | None = Field(None, description="0 real time, 1 offline")
     desc: str | None = None
+    executionMode: int | str | None = Field(None, description="kept with the pipeline; start decides")
+
+    def pipeline_name(self) -> str | None:
+        """`name` if given, else `pipelineName`."""
+        return self.name if "name" in self.model_fields_set else self.pipelineName
+
+    def meta(self) -> dict[str, Any]:
+        """The fields kept with the pipeline as they were given (List Pipelines shows them)."""
+        return {k: getattr(self, k) for k in _META_FIELDS if k in self.model_fields_set}
+
+
+def _rate(raw: Any) -> float:
+    """kafkaRate in records/s, as a number or a numeric string (EnOS SDKs send both); absent = no limit."""
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        rate = float(raw)
+    except (TypeError, ValueError) as e:
+        raise stated(f"kafkaRate must be a number, got {raw!r}") from e
+    if rate < 0:
+        raise stated(f"kafkaRate must be >= 0, got {raw!r}")
+    return rate
+
+
+def _cus(raw: Any) -> int:
+    """Standalone resourceConfig: a number of CUs, as a number or a numeric string; absent = 1."""
+    if raw is None or raw == "":
+        return 1
+    if not (type(raw) is int or (isinstance(raw, str) and raw.strip().isdecimal())):  # bools are ints
+        raise stated(f"resourceConfig must be a whole number of CUs, got {raw!r}")
+    cus = int(raw)
+    if not 1 <= cus <= MAX_WORKERS:
+        raise stated(f"resourceConfig must be between 1 and {MAX_WORKERS} CUs, got {raw!r}")
+    return cus
 
 
 class StartRequest(BaseModel):
-    executionMode: int | str = Field(0, description="0 standalone (1 cluster: not yet)")
-    kafkaRate: int | str | None = Field(None, description="records/s read limit; absent = unlimited")
-    resourceConfig: dict[str, Any] | int | str | None = Field(
+    """Start Pipeline. Standalone (executionMode 0, the default) runs one worker process per CU
+    of resourceConfig. Cluster mode is not implemented: it runs standalone on one worker, its
+    resourceConfig object unread."""
+
+    executionMode: int | str | None = Field(0, description="0 standalone (1 cluster: not yet)")
+    kafkaRate: Annotated[
+        float,
+        BeforeValidator(_rate),
+        WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}),
+    ] = Field(0.0, description="records/s read limit; absent = unlimited")
+    resourceConfig: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1, "maximum": MAX_WORKERS},
+                    {"type": "string"},
+                    {"type": "object"},
+                ]
+            }
+        ),
+    ] = Field(
         None,
-        description="standalone: CUs, 1-16, one worker process each (absent = 1); every source topic "
-        "needs a multiple of it as partitions, and is created with that many if missing",
+        description=f"standalone: CUs, 1-{MAX_WORKERS}, one worker process each (absent = 1); every source "
+        "topic needs a multiple of it as partitions, and is created with that many if missing",
     )
+    _workers: int = PrivateAttr(1)
+
+    @model_validator(mode="after")
+    def _count_workers(self) -> Self:
+        if str(self.executionMode or 0).strip() == "0":
+            self._workers = _cus(self.resourceConfig)
+        return self
+
+    @property
+    def workers(self) -> int:
+        """Worker processes to run."""
+        return self._workers
 
 
 class TokenRequest(BaseModel):
-    appKey: str
-    encryption: str = Field(description="lower-case hex sha256(appKey + timestamp + appSecret)")
+    appKey: str = Field(min_length=1)
+    encryption: str = Field(min_length=1, description="lower-case hex sha256(appKey + timestamp + appSecret)")
     timestamp: int = Field(description="epoch milliseconds, within the server's window")
 
 
 class RefreshRequest(TokenRequest):
-    accessToken: str
+    accessToken: str = Field(min_length=1)
+
+
+Record = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "an internal record {orgId, modelId, modelIdPath, assetId, pointId, time, value, "
+            "quality?, dq?, attr?} or an origin message {orgId, modelId, payload: [...]}",
+        }
+    ),
+]
+
+
+class Records(RootModel[list[Record]]):
+    """Records to append to a topic; each is checked on its own, and one that fails is rejected
+    with the reason."""
 
 
 class TokenResponse(BaseModel):
@@ -77,12 +249,4 @@ def body(model: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
 ENVELOPE: dict[int | str, dict[str, Any]] = {
     200: {"model": Envelope, "description": "the EnOS envelope"},
     401: {"model": Envelope, "description": "bad credentials (code 401)"},
-}
-RECORDS_BODY: dict[str, Any] = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "description": "an internal record {orgId, modelId, modelIdPath, assetId, pointId, "
-        "time, value, quality?, dq?, attr?} or an origin message {orgId, modelId, payload: [...]}",
-    },
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,15 +11,15 @@ from streamcalc.library import OperatorType
 from streamcalc.pipeline import StageGraph, build_graph, load_pipeline_document
 from streamcalc.service import codes
 from streamcalc.service.errors import ApiError
+from streamcalc.service.schemas import MAX_KEYS, StageStateRequest
+from streamcalc.service.validation import parse_body
 from streamcalc.state import StateStore
-
-MAX_KEYS = 100_000
-"""assets x points per request, as EnOS documents it."""
-_FIELDS = ("pipelineId", "stageInstanceName", "assetIds", "pointIds")
 
 
 @dataclass(frozen=True)
 class StateRequest:
+    """The keys of one stage, checked."""
+
     pipeline_id: str
     stage: str
     asset_ids: list[str]
@@ -28,26 +27,15 @@ class StateRequest:
 
 
 def parse_request(body: bytes) -> StateRequest:
-    """61102 names the missing or malformed parameter; 61105 when assets x points > 100,000."""
-    try:
-        doc = json.loads(body) if body else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        doc = None
-    if not isinstance(doc, dict):
-        raise ApiError(codes.MISSING_PARAM, "Missing param body: expected a JSON object")
-    values: dict[str, str] = {}
-    for name in _FIELDS:
-        value = doc.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise ApiError(codes.MISSING_PARAM, f"Missing param {name}")
-        values[name] = value.strip()
-    assets, points = _ids(values["assetIds"], "assetIds"), _ids(values["pointIds"], "pointIds")
-    if len(assets) * len(points) > MAX_KEYS:
+    """61102 names the missing or malformed parameter (`StageStateRequest`); 61105 when
+    assets x points > 100,000."""
+    doc = parse_body(StageStateRequest, body, codes.MISSING_PARAM)
+    assets, points = len(doc.asset_ids), len(doc.point_ids)
+    if assets * points > MAX_KEYS:
         raise ApiError(
-            codes.TOO_MANY_POINTS,
-            f"Too many points: {len(assets)} assets x {len(points)} points > {MAX_KEYS:,}",
+            codes.TOO_MANY_POINTS, f"Too many points: {assets} assets x {points} points > {MAX_KEYS:,}"
         )
-    return StateRequest(values["pipelineId"], values["stageInstanceName"], assets, points)
+    return StateRequest(doc.pipeline_id, doc.stage, doc.asset_ids, doc.point_ids)
 
 
 def stateful_stage(definition: dict[str, Any], stage: str) -> OperatorType[Any]:
@@ -85,11 +73,4 @@ def state_name(op: OperatorType[Any], stage: str) -> str:
     return binding[0]
 
 
-def _ids(raw: str, name: str) -> list[str]:
-    ids = list(dict.fromkeys(x.strip() for x in raw.split(",") if x.strip()))
-    if not ids:
-        raise ApiError(codes.MISSING_PARAM, f"Missing param {name}")
-    return ids
-
-
-__all__ = ["MAX_KEYS", "StateRequest", "get_items", "parse_request", "state_name", "stateful_stage"]
+__all__ = ["StateRequest", "get_items", "parse_request", "state_name", "stateful_stage"]

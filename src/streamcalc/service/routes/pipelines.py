@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from streamcalc.log import ResetTarget
 from streamcalc.service import codes
-from streamcalc.service.deps import Body, OrgId, json_body
+from streamcalc.service.deps import Body, OrgId
 from streamcalc.service.envelope import envelope
-from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService
-from streamcalc.service.schemas import ENVELOPE, SaveRequest, StartRequest, body
+from streamcalc.service.schemas import (
+    ENVELOPE,
+    Flag,
+    ListQuery,
+    OperateAction,
+    SaveRequest,
+    StartRequest,
+    body,
+)
+from streamcalc.service.validation import parse_body
 
 router = APIRouter(prefix="/streaming/v2.0/streaming", tags=["pipelines"])
-ACTIONS = ("save", "release", "start", "pause", "stop")
+IfReleased = Annotated[Flag, Query(description="the released version; else the design version")]
 
 
 def _service(request: Request) -> PipelineService:
@@ -24,28 +33,20 @@ def _service(request: Request) -> PipelineService:
 
 
 @router.get("/pipelines", summary="List Pipelines", responses=ENVELOPE)
-def list_pipelines(
-    request: Request,
-    org: OrgId,
-    pageSize: str = "10",
-    pageNo: str = "1",
-    isSystem: str = "false",
-    ifReleased: str = "false",
-) -> JSONResponse:
-    size, number = _positive(pageSize, "pageSize"), _positive(pageNo, "pageNo")
-    if _flag(isSystem, "isSystem"):  # no system pipelines: Data Reader/Writer are built into the runtime
+def list_pipelines(request: Request, org: OrgId, query: Annotated[ListQuery, Query()]) -> JSONResponse:
+    if query.isSystem:  # no system pipelines: Data Reader/Writer are built into the runtime
         return envelope(request, {"count": 0, "pipelines": []})
     data = _service(request).list_pipelines(
-        org, released=_flag(ifReleased, "ifReleased"), page_no=number, page_size=size
+        org, released=query.ifReleased, page_no=query.pageNo, page_size=query.pageSize
     )
     return envelope(request, data)
 
 
 @router.get("/pipeline/{pipeline_id}", summary="Get Pipeline Details", responses=ENVELOPE)
 def pipeline_details(
-    request: Request, pipeline_id: str, org: OrgId, ifReleased: str = "false"
+    request: Request, pipeline_id: str, org: OrgId, ifReleased: IfReleased = False
 ) -> JSONResponse:
-    return envelope(request, _service(request).details(org, pipeline_id, _flag(ifReleased, "ifReleased")))
+    return envelope(request, _service(request).details(org, pipeline_id, ifReleased))
 
 
 @router.post(
@@ -56,19 +57,21 @@ def pipeline_details(
     openapi_extra=body({"oneOf": [SaveRequest.model_json_schema(), StartRequest.model_json_schema()]}),
 )
 def operate_pipeline(
-    request: Request, pipeline_id: str, org: OrgId, body: Body, action: str = ""
+    request: Request,
+    pipeline_id: str,
+    org: OrgId,
+    body: Body,
+    action: Annotated[OperateAction, Query(description="what to do")],
 ) -> JSONResponse:
     service = _service(request)
-    if action not in ACTIONS:
-        raise ApiError(codes.MISSING_PARAM, f"Missing param action: one of {', '.join(ACTIONS)}")
+    doc = body if body.strip() else b"{}"
     if action == "save":
-        return envelope(
-            request, service.save(org, None if pipeline_id == "null" else pipeline_id, _json(body))
-        )
+        save = parse_body(SaveRequest, doc, codes.CONFIG_INVALID)
+        return envelope(request, service.save(org, None if pipeline_id == "null" else pipeline_id, save))
     if action == "release":
         service.release(org, pipeline_id)
     elif action == "start":
-        service.start(org, pipeline_id, _json(body))
+        service.start(org, pipeline_id, parse_body(StartRequest, doc, codes.CONFIG_INVALID))
     elif action == "pause":
         service.pause(org, pipeline_id)
     else:
@@ -86,31 +89,11 @@ def offset_lag(request: Request, pipeline_id: str, org: OrgId) -> JSONResponse:
     summary="Reset Pipeline Offset (to latest, or ?to=earliest)",
     responses=ENVELOPE,
 )
-def reset_offset(request: Request, pipeline_id: str, org: OrgId, to: str = "latest") -> JSONResponse:
-    if to not in ("earliest", "latest"):
-        raise ApiError(codes.MISSING_PARAM, "Missing param to: earliest or latest")
-    _service(request).reset_offset(org, pipeline_id, "earliest" if to == "earliest" else "latest")
+def reset_offset(
+    request: Request,
+    pipeline_id: str,
+    org: OrgId,
+    to: Annotated[ResetTarget, Query(description="where the next start reads from")] = "latest",
+) -> JSONResponse:
+    _service(request).reset_offset(org, pipeline_id, to)
     return envelope(request, "")
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    doc: dict[str, Any] = json_body(
-        body, dict, codes.CONFIG_INVALID, "The Stream configuration JSON is invalid"
-    )
-    return doc
-
-
-def _flag(raw: str, name: str) -> bool:
-    """Booleans as Java (true) and Python (True) clients send them."""
-    value = raw.strip().lower()
-    if value not in ("true", "false", "1", "0"):
-        raise ApiError(codes.MISSING_PARAM, f"Missing param {name}: expected true or false")
-    return value in ("true", "1")
-
-
-def _positive(raw: str, name: str) -> int:
-    if not raw.strip().isdigit() or int(raw) < 1:
-        raise ApiError(codes.MISSING_PARAM, f"Missing param {name}: expected a positive integer")
-    return int(raw)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from streamcalc.catalog import AuditEntry
-from streamcalc.service import codes
 from streamcalc.service.deps import Body, Caller, OrgId, backends
 from streamcalc.service.envelope import envelope
-from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService
-from streamcalc.service.schemas import ENVELOPE, StageStateRequest, body
+from streamcalc.service.schemas import ENVELOPE, StageStateRequest, StateAction, body
 from streamcalc.service.stage_state import parse_request
 
 router = APIRouter(prefix="/streaming/v2.0", tags=["stage state"])
@@ -27,9 +26,13 @@ log = logging.getLogger(__name__)
     responses=ENVELOPE,
     openapi_extra=body(StageStateRequest),
 )
-def stage_state(request: Request, org: OrgId, caller: Caller, body: Body, action: str = "") -> JSONResponse:
-    if action not in ("get", "delete"):
-        raise ApiError(codes.MISSING_PARAM, "Missing param action: get or delete")
+def stage_state(
+    request: Request,
+    org: OrgId,
+    caller: Caller,
+    body: Body,
+    action: Annotated[StateAction, Query(description="get the state, or delete it")],
+) -> JSONResponse:
     req = parse_request(body)
     pipelines: PipelineService = request.app.state.pipelines
     if action == "get":

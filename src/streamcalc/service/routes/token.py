@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
-from streamcalc.service.auth import Authenticator, AuthError
+from streamcalc.service.auth import INVALID_PARAMETER, PARAMETER_EMPTY, Authenticator, AuthError
 from streamcalc.service.deps import Body
 from streamcalc.service.schemas import RefreshRequest, TokenRequest, TokenResponse, body
+from streamcalc.service.validation import param
 
 router = APIRouter(prefix="/apim-token-service/v2.0/token", tags=["token service"])
-PARAMETER_EMPTY = 1202
+R = TypeVar("R", bound=TokenRequest)
 
 
 @router.post(
@@ -40,13 +41,14 @@ def _answer(request: Request, body: bytes, *, refresh: bool) -> JSONResponse:
     """The token service's own envelope: {status, msg, business, data}."""
     auth: Authenticator = request.app.state.authenticator
     try:
-        doc = _fields(body, refresh)
         if refresh:
+            renewal = _parse(RefreshRequest, body)
             token, expire = auth.refresh_token(
-                doc["appKey"], doc["encryption"], doc["timestamp"], doc["accessToken"]
+                renewal.appKey, renewal.encryption, renewal.timestamp, renewal.accessToken
             )
         else:
-            token, expire = auth.get_token(doc["appKey"], doc["encryption"], doc["timestamp"])
+            asked = _parse(TokenRequest, body)
+            token, expire = auth.get_token(asked.appKey, asked.encryption, asked.timestamp)
     except AuthError as e:
         return JSONResponse({"status": e.code, "msg": e.msg, "business": "apim-token-service", "data": None})
     return JSONResponse(
@@ -59,16 +61,16 @@ def _answer(request: Request, body: bytes, *, refresh: bool) -> JSONResponse:
     )
 
 
-def _fields(body: bytes, refresh: bool) -> dict[str, Any]:
+def _parse(model: type[R], body: bytes) -> R:
+    """1202 names a parameter left out, null or empty (or `body` if it is no JSON object); else
+    1004 one of the wrong type."""
     try:
-        doc = json.loads(body) if body else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        doc = None
-    names = ("appKey", "encryption", "timestamp", *(("accessToken",) if refresh else ()))
-    if not isinstance(doc, dict) or any(doc.get(n) in (None, "") for n in names):
-        raise AuthError(PARAMETER_EMPTY, f"parameter empty: {', '.join(names)} are required")
-    try:
-        doc["timestamp"] = int(doc["timestamp"])
-    except (TypeError, ValueError) as e:
-        raise AuthError(1004, "invalid parameter: timestamp must be epoch milliseconds") from e
-    return doc
+        return model.model_validate_json(body or b"{}")
+    except ValidationError as e:
+        errors = e.errors()
+        empty = [x for x in errors if not x["loc"] or x["type"] == "missing" or x["input"] in (None, "")]
+        if empty:
+            raise AuthError(PARAMETER_EMPTY, f"parameter empty: {param(empty[0])}") from e
+        raise AuthError(
+            INVALID_PARAMETER, f"invalid parameter: {param(errors[0])}: {errors[0]['msg']}"
+        ) from e

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from streamcalc.log import InvalidTopic, TopicConfig, check_topic_name
 from streamcalc.log.records import record_entries
 from streamcalc.records import OriginError, Record, decode_record, normalise_origin
 from streamcalc.service import codes
-from streamcalc.service.deps import Body, OrgId, backends, json_body
+from streamcalc.service.deps import Body, OrgId, backends
 from streamcalc.service.envelope import envelope
 from streamcalc.service.errors import ApiError
-from streamcalc.service.schemas import ENVELOPE, RECORDS_BODY, body
+from streamcalc.service.schemas import ENVELOPE, Records, RecordsQuery, body
+from streamcalc.service.validation import parse_body
 
 router = APIRouter(prefix="/streaming/v2.0/topics", tags=["topics"])
-MAX_READ = 10_000
 
 
 def _topic(topic: str, org: str) -> str:
@@ -37,11 +37,11 @@ def _topic(topic: str, org: str) -> str:
     "/{topic}/records",
     summary="Append internal or origin-format records to a topic",
     responses=ENVELOPE,
-    openapi_extra=body(RECORDS_BODY),
+    openapi_extra=body(Records),
 )
 def ingest(request: Request, topic: str, org: OrgId, body: Body) -> JSONResponse:
     name = _topic(topic, org)
-    items = json_body(body, list, codes.MISSING_PARAM, "Missing param body")
+    items = parse_body(Records, body, codes.MISSING_PARAM).root
     records: list[Record] = []
     rejected: list[dict[str, Any]] = []
     for i, item in enumerate(items):
@@ -54,18 +54,15 @@ def ingest(request: Request, topic: str, org: OrgId, body: Body) -> JSONResponse
 
 @router.get("/{topic}/records", summary="Read records of a topic from an offset", responses=ENVELOPE)
 def consume(
-    request: Request, topic: str, org: OrgId, offset: int = 0, limit: int = 100, partition: int = 0
+    request: Request, topic: str, org: OrgId, query: Annotated[RecordsQuery, Query()]
 ) -> JSONResponse:
     name = _topic(topic, org)
-    if offset < 0 or not 1 <= limit <= MAX_READ or partition < 0:
-        raise ApiError(
-            codes.MISSING_PARAM, f"Missing param offset/limit/partition: offset >= 0, limit 1..{MAX_READ}"
-        )
+    partition = query.partition
     log = backends(request).log
     config = log.topic(name)
     if config is None or partition >= config.partitions:
-        return envelope(request, {"records": [], "nextOffset": offset})
-    result = log.read(name, partition, offset, limit)
+        return envelope(request, {"records": [], "nextOffset": query.offset})
+    result = log.read(name, partition, query.offset, query.limit)
     records = [
         {"offset": result.offset_of(i), "partition": partition, "record": json.loads(m)}
         for i, m in enumerate(result.messages)

@@ -1,0 +1,18 @@
+"""Where the commands write: machine output (ids, NDJSON, JSON) goes to stdout as plain text,
+tables and progress to `console`, messages to `err`."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """`message` in red on stderr, then exit with `code` (2 for bad input, 1 for a failed call)."""
+    err.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
