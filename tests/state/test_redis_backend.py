@@ -41,30 +41,31 @@ def test_keys_follow_the_documented_layout_and_share_one_cluster_slot_per_pipeli
 ) -> None:
     for pipeline in ("p1", "p2"):
         store = backend.store(pipeline)
-        commit(store, {"Sliding:1": {("a:1", "v"): b"x", ("a%2", "v"): b"y"}}, {("IN", 0): 5})
+        commit(store, {"Sliding:1": {("a:1", "v"): b"x", ("a%2", "v:w"): b"y"}}, {("IN", 0): 5})
         store.record_state_versions({"Sliding:1": 2})
     raw = redis.Redis.from_url(redis_url)
     keys = sorted(k.decode() for k in raw.keys("streamcalc:*"))
     assert keys == [
         f"streamcalc:{{{p}}}:{suffix}"
         for p in ("p1", "p2")
-        for suffix in (
-            "assets:Sliding%3A1",
-            "meta",
-            "offsets",
-            "stages",
-            "state:Sliding%3A1:a%252",
-            "state:Sliding%3A1:a%3A1",
-            "versions",
-        )
+        for suffix in ("meta", "offsets", "stages", "state:Sliding%3A1", "versions")
     ]
-    assert raw.hgetall("streamcalc:{p1}:state:Sliding%3A1:a%3A1") == {b"v": b"x"}
+    assert raw.hgetall("streamcalc:{p1}:state:Sliding%3A1") == {b"a%3A1:v": b"x", b"a%252:v%3Aw": b"y"}
     assert raw.hgetall("streamcalc:{p1}:offsets") == {b"IN:0": b"5"}
-    assert raw.zrange("streamcalc:{p1}:assets:Sliding%3A1", 0, -1) == [b"a%2", b"a:1"]
+    assert raw.smembers("streamcalc:{p1}:stages") == {b"Sliding:1"}
+    assert raw.hgetall("streamcalc:{p1}:versions") == {b"Sliding:1": b"2"}
     for pipeline in ("p1", "p2"):
         slots = {key_slot(k.encode()) for k in keys if k.startswith(f"streamcalc:{{{pipeline}}}")}
         assert len(slots) == 1
     raw.close()
+
+
+def test_a_scan_of_one_asset_takes_its_id_literally(backend: RedisStateBackend) -> None:
+    store = backend.store("p1")
+    ids = ["a*", "a?", "a[1]", "a\\", "a", "a:b", "a%3A"]
+    commit(store, {"s": {(a, "p"): a.encode() for a in ids}})
+    for a in ids:
+        assert list(store.scan("s", a)) == [(a, "p", a.encode())]
 
 
 def test_an_emptied_asset_and_stage_leave_no_keys_behind(backend: RedisStateBackend, redis_url: str) -> None:

@@ -10,22 +10,23 @@ transaction below touches one slot:
 | `streamcalc:{P}:offsets` | hash | `<topic>:<partition>` -> committed source offset |
 | `streamcalc:{P}:versions` | hash | stage -> state encoding version |
 | `streamcalc:{P}:stages` | set | stages that hold state |
-| `streamcalc:{P}:assets:<stage>` | sorted set | assetIds that hold state in the stage (score 0: by name) |
-| `streamcalc:{P}:state:<stage>:<assetId>` | hash | pointId -> the key's state bytes |
+| `streamcalc:{P}:state:<stage>` | hash | `<assetId>:<pointId>` -> the key's state bytes |
 
-`:` and `%` inside a stage or asset id are written `%3A` and `%25`, so a key names one
-(stage, asset) only. A commit is one Lua script given every key it touches (as Cluster
-requires): it checks (seq, generation) and the offsets first and writes only if all hold, so
-a zombie worker or a stale cache is fenced and nothing is half-written. Reads of several keys
-are one MULTI/EXEC, so they see all of a commit or none of it.
+`:` and `%` inside a stage, asset or point id are written `%3A` and `%25`, so a field names
+one (asset, point) only. One hash per stage keeps a batch's reads and writes to a few
+commands whatever the number of assets (a read of 100,000 keys is one HMGET). A commit is one
+Lua script given every key it touches (as Cluster requires): it checks (seq, generation) and
+the offsets first and writes only if all hold, so a zombie worker or a stale cache is fenced
+and nothing is half-written. Scripts and MULTI/EXEC run whole, so a reader sees all of a
+commit or none of it.
 
 Durability is Redis's own: a commit is durable once Redis has it on disk, which with AOF and
 `appendfsync always` is before it answers. `volatility()` reads the server's settings so the
 runtime can refuse to run pipelines on a Redis that would lose acknowledged commits.
 
-A lost connection is retried with backoff for about `RETRY_BUDGET_S`, then the call fails with
-`StateUnavailable`. A commit retried after its reply was lost is recognised by its token and
-not applied twice.
+A refused connection is retried with backoff for about `RETRY_BUDGET_S`, then the call fails
+with `StateUnavailable`. A commit retried after its reply was lost is recognised by its token
+and not applied twice.
 """
 
 from __future__ import annotations
@@ -48,17 +49,24 @@ from streamcalc.state.errors import OffsetRegression, StaleCheckpoint, StateUnav
 
 RETRIES = 8
 BACKOFF_CAP_S = 1.0
+RETRY_BUDGET_S = 6.0
+"""About how long a call keeps retrying a refused connection: 8 jittered backoffs of at most 1 s.
+A worker that still fails is restarted by its supervisor, so the pipeline rides out longer
+outages too, until its restarts are exhausted (RUN_ERROR)."""
 SOCKET_TIMEOUT_S = 5.0
 """How long a server that accepted a connection may stay silent (e.g. stopped with SIGSTOP):
 a command is then failed, not retried; a new connection's handshake is, so a hung server fails
 a call after at most about RETRIES x SOCKET_TIMEOUT_S."""
 CONNECT_TIMEOUT_S = 2.0
-RETRY_BUDGET_S = 6.0
-"""About how long a call keeps retrying a refused connection: 8 jittered backoffs of at most 1 s.
-A worker that still fails is restarted by its supervisor, so the pipeline rides out longer
-outages too, until its restarts are exhausted (RUN_ERROR)."""
-_ARGS_PER_CALL = 4000  # Lua's unpack() is limited to a few thousand values at a time
+_CHUNK = 4000
+"""Values per HSET/HDEL inside a script: Lua's unpack() takes a few thousand at a time."""
+_FIELDS_PER_READ = 50_000
+"""Fields per HMGET: a larger read is several HMGETs in one MULTI."""
 
+# KEYS: meta, offsets, stages, then one state hash per stage written.
+# ARGV: worker, expected seq, expected generation, new seq, token, n offsets, (field, offset) x n,
+#       chunk, n stages, then per stage: its name, n sets, n deletes, (field, value) x sets,
+#       field x deletes.
 _COMMIT = """
 local meta, offsets, stages = KEYS[1], KEYS[2], KEYS[3]
 local worker, token = ARGV[1], ARGV[5]
@@ -70,51 +78,36 @@ if seq ~= tonumber(ARGV[2]) or gen ~= tonumber(ARGV[3]) then
   end
   return {'stale', seq, gen}
 end
-local a = 6
-local n = tonumber(ARGV[a])
+local n = tonumber(ARGV[6])
 for i = 1, n do
-  local committed = tonumber(redis.call('HGET', offsets, ARGV[a + 2 * i - 1]) or '0')
-  if tonumber(ARGV[a + 2 * i]) < committed then
-    return {'regress', ARGV[a + 2 * i - 1], committed}
+  local committed = tonumber(redis.call('HGET', offsets, ARGV[5 + 2 * i]) or '0')
+  if tonumber(ARGV[6 + 2 * i]) < committed then
+    return {'regress', ARGV[5 + 2 * i], committed}
   end
 end
 for i = 1, n do
-  redis.call('HSET', offsets, ARGV[a + 2 * i - 1], ARGV[a + 2 * i])
+  redis.call('HSET', offsets, ARGV[5 + 2 * i], ARGV[6 + 2 * i])
 end
-a = a + 2 * n + 1
-local k = 4
+local a = 7 + 2 * n
 local chunk = tonumber(ARGV[a])
 local stage_count = tonumber(ARGV[a + 1])
 a = a + 2
 for s = 1, stage_count do
-  local stage, asset_count = ARGV[a], tonumber(ARGV[a + 1])
-  local assets = KEYS[k]
-  a = a + 2
-  k = k + 1
-  for j = 1, asset_count do
-    local asset, sets, dels = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    local hash = KEYS[k]
-    a = a + 3
-    k = k + 1
-    local stop = a + 2 * sets - 1
-    while a <= stop do
-      redis.call('HSET', hash, unpack(ARGV, a, math.min(a + chunk - 1, stop)))
-      a = a + chunk
-    end
-    a = stop + 1
-    stop = a + dels - 1
-    while a <= stop do
-      redis.call('HDEL', hash, unpack(ARGV, a, math.min(a + chunk - 1, stop)))
-      a = a + chunk
-    end
-    a = stop + 1
-    if redis.call('EXISTS', hash) == 1 then
-      redis.call('ZADD', assets, 'NX', 0, asset)
-    else
-      redis.call('ZREM', assets, asset)
-    end
+  local hash, stage, sets, dels = KEYS[3 + s], ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  a = a + 3
+  local stop = a + 2 * sets - 1
+  while a <= stop do
+    redis.call('HSET', hash, unpack(ARGV, a, math.min(a + chunk - 1, stop)))
+    a = a + chunk
   end
-  if redis.call('EXISTS', assets) == 1 then
+  a = stop + 1
+  stop = a + dels - 1
+  while a <= stop do
+    redis.call('HDEL', hash, unpack(ARGV, a, math.min(a + chunk - 1, stop)))
+    a = a + chunk
+  end
+  a = stop + 1
+  if redis.call('EXISTS', hash) == 1 then
     redis.call('SADD', stages, stage)
   else
     redis.call('SREM', stages, stage)
@@ -124,26 +117,30 @@ redis.call('HSET', meta, 'seq:' .. worker, ARGV[4], 'token:' .. worker, token)
 return {'ok'}
 """
 
+# KEYS: meta, stages, the stage's state hash. ARGV: token, stage, chunk, n points, point x n,
+# asset x m (escaped): the cross product is built here, so 100,000 keys are 632 arguments.
 _DELETE = """
-local meta, stages, assets = KEYS[1], KEYS[2], KEYS[3]
+local meta, stages, hash = KEYS[1], KEYS[2], KEYS[3]
 local token, stage, chunk, point_count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local last = redis.call('HGET', meta, 'lastdelete')
 if last and string.sub(last, 1, #token + 1) == token .. ':' then
   return tonumber(string.sub(last, #token + 2))
 end
-local deleted = 0
-for i = 4, #KEYS do
-  local asset = ARGV[4 + point_count + i - 3]
-  local p = 5
-  while p <= 4 + point_count do
-    deleted = deleted + redis.call('HDEL', KEYS[i], unpack(ARGV, p, math.min(p + chunk - 1, 4 + point_count)))
-    p = p + chunk
-  end
-  if redis.call('EXISTS', KEYS[i]) == 0 then
-    redis.call('ZREM', assets, asset)
+local deleted, fields = 0, {}
+for a = 5 + point_count, #ARGV do
+  local prefix = ARGV[a] .. ':'
+  for p = 5, 4 + point_count do
+    fields[#fields + 1] = prefix .. ARGV[p]
+    if #fields == chunk then
+      deleted = deleted + redis.call('HDEL', hash, unpack(fields))
+      fields = {}
+    end
   end
 end
-if redis.call('EXISTS', assets) == 0 then
+if #fields > 0 then
+  deleted = deleted + redis.call('HDEL', hash, unpack(fields))
+end
+if redis.call('EXISTS', hash) == 0 then
   redis.call('SREM', stages, stage)
 end
 redis.call('HINCRBY', meta, 'generation', 1)
@@ -151,9 +148,43 @@ redis.call('HSET', meta, 'lastdelete', token .. ':' .. deleted)
 return deleted
 """
 
+# KEYS: the stage's state hash. ARGV: the glob of one asset's fields. One asset's rows, atomically.
+_SCAN_ASSET = """
+local rows, cursor = {}, '0'
+repeat
+  local page = redis.call('HSCAN', KEYS[1], cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+  cursor = page[1]
+  for i = 1, #page[2] do rows[#rows + 1] = page[2][i] end
+until cursor == '0'
+return rows
+"""
+
 
 def _escape(name: str) -> str:
     return name.replace("%", "%25").replace(":", "%3A")
+
+
+def _unescape(name: str) -> str:
+    return name.replace("%3A", ":").replace("%25", "%")
+
+
+def _field(asset_id: str, point_id: str) -> str:
+    return f"{_escape(asset_id)}:{_escape(point_id)}"
+
+
+def _glob(text: str) -> str:
+    """`text` matched literally by Redis's glob patterns."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def _rows(pairs: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str, bytes]]:
+    """(assetId, pointId, value) of a hash's fields, sorted."""
+    rows = []
+    for field, value in pairs:
+        asset, _, point = field.decode().partition(":")
+        rows.append((_unescape(asset), _unescape(point), value))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return rows
 
 
 class _Keys:
@@ -166,11 +197,8 @@ class _Keys:
         self.versions = f"{self.root}:versions"
         self.stages = f"{self.root}:stages"
 
-    def assets(self, stage: str) -> str:
-        return f"{self.root}:assets:{_escape(stage)}"
-
-    def state_prefix(self, stage: str) -> str:
-        return f"{self.root}:state:{_escape(stage)}:"
+    def state(self, stage: str) -> str:
+        return f"{self.root}:state:{_escape(stage)}"
 
 
 @translate_errors(redis.RedisError, StateUnavailable, "Redis")
@@ -180,41 +208,30 @@ class RedisStateStore:
         self._keys = _Keys(check_pipeline_id(pipeline_id))
         self._commit = client.register_script(_COMMIT)
         self._delete = client.register_script(_DELETE)
+        self._scan_asset = client.register_script(_SCAN_ASSET)
 
     def get_many(self, stage: str, keys: Iterable[StateKey]) -> list[bytes | None]:
-        keys = list(keys)
-        if not keys:
-            return []
-        by_asset: dict[str, list[str]] = {}
-        for a, p in keys:
-            by_asset.setdefault(a, []).append(p)
-        prefix = self._keys.state_prefix(stage)
+        fields = [_field(a, p) for a, p in keys]
+        if len(fields) <= _FIELDS_PER_READ:
+            return self._client.hmget(self._keys.state(stage), fields) if fields else []
         pipe = self._client.pipeline(transaction=True)
-        for a, points in by_asset.items():
-            pipe.hmget(prefix + _escape(a), points)
-        found = {a: iter(values) for a, values in zip(by_asset, pipe.execute(), strict=True)}
-        return [next(found[a]) for a, _ in keys]
+        for i in range(0, len(fields), _FIELDS_PER_READ):
+            pipe.hmget(self._keys.state(stage), fields[i : i + _FIELDS_PER_READ])
+        return [value for values in pipe.execute() for value in values]
 
     def scan(self, stage: str, asset_id: str | None = None) -> Iterator[tuple[str, str, bytes]]:
-        prefix = self._keys.state_prefix(stage)
-        if asset_id is not None:
-            rows = self._client.hgetall(prefix + _escape(asset_id))
-            for point in sorted(rows):
-                yield asset_id, point.decode(), rows[point]
+        hash_ = self._keys.state(stage)
+        if asset_id is None:
+            yield from _rows(self._client.hgetall(hash_).items())
             return
-        for asset, values in self._snapshot(stage, prefix):
-            for point in sorted(values):
-                yield asset, point.decode(), values[point]
+        flat = self._scan_asset(keys=[hash_], args=[_glob(_escape(asset_id)) + ":*"])
+        yield from _rows(zip(flat[::2], flat[1::2], strict=True))
 
     def delete_keys(self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]) -> int:
-        assets, points = sorted(set(asset_ids)), sorted(set(point_ids))
-        prefix = self._keys.state_prefix(stage)
-        keys = [self._keys.meta, self._keys.stages, self._keys.assets(stage)]
-        keys += [prefix + _escape(a) for a in assets]
-        args: list[Any] = [_token(), stage, _ARGS_PER_CALL, len(points), *points, *assets]
-        if not points:
-            keys = keys[:3]  # nothing to delete, but the generation still moves (as everywhere)
-        deleted: int = self._delete(keys=keys, args=args)
+        points = [_escape(p) for p in set(point_ids)]
+        assets = [_escape(a) for a in set(asset_ids)]
+        keys = [self._keys.meta, self._keys.stages, self._keys.state(stage)]
+        deleted: int = self._delete(keys=keys, args=[_token(), stage, _CHUNK, len(points), *points, *assets])
         return deleted
 
     def checkpoint(self, worker: int = 0) -> Checkpoint:
@@ -230,21 +247,17 @@ class RedisStateStore:
         args: list[Any] = [worker, expected.seq, expected.generation, new.seq, _token(), len(new.offsets)]
         for (topic, partition), offset in new.offsets.items():
             args += (f"{topic}:{partition}", offset)
-        args += (_ARGS_PER_CALL, len(writes))
+        args += (_CHUNK, len(writes))
         for stage, changes in writes.items():
-            by_asset: dict[str, tuple[list[Any], list[str]]] = {}
+            sets: list[Any] = []
+            dels: list[str] = []
             for (a, p), value in changes.items():
-                sets, dels = by_asset.setdefault(a, ([], []))
                 if value is None:
-                    dels.append(p)
+                    dels.append(_field(a, p))
                 else:
-                    sets += (p, bytes(value))
-            keys.append(self._keys.assets(stage))
-            args += (stage, len(by_asset))
-            prefix = self._keys.state_prefix(stage)
-            for a, (sets, dels) in by_asset.items():
-                keys.append(prefix + _escape(a))
-                args += (a, len(sets) // 2, len(dels), *sets, *dels)
+                    sets += (_field(a, p), value)
+            keys.append(self._keys.state(stage))
+            args += (stage, len(sets) // 2, len(dels), *sets, *dels)
         reply = self._commit(keys=keys, args=args)
         outcome = reply[0].decode()
         if outcome == "stale":
@@ -263,24 +276,15 @@ class RedisStateStore:
 
     def clear(self) -> None:
         def clear_all(pipe: Any) -> None:
-            stages = sorted(s.decode() for s in pipe.smembers(self._keys.stages))
-            doomed = [self._keys.stages, self._keys.offsets, self._keys.versions]
-            for stage in stages:
-                assets_key = self._keys.assets(stage)
-                pipe.watch(assets_key)
-                prefix = self._keys.state_prefix(stage)
-                doomed += [
-                    assets_key,
-                    *(prefix + _escape(a.decode()) for a in pipe.zrange(assets_key, 0, -1)),
-                ]
+            hashes = [self._keys.state(stage.decode()) for stage in pipe.smembers(self._keys.stages)]
             pipe.multi()
-            pipe.delete(*doomed)
+            pipe.unlink(self._keys.stages, self._keys.offsets, self._keys.versions, *hashes)
             pipe.hincrby(self._keys.meta, "generation", 1)
 
         self._client.transaction(clear_all, self._keys.stages)
 
     def stages(self) -> list[str]:
-        return sorted(s.decode() for s in self._client.smembers(self._keys.stages))
+        return sorted(stage.decode() for stage in self._client.smembers(self._keys.stages))
 
     def state_versions(self) -> dict[str, int]:
         return {k.decode(): int(v) for k, v in self._client.hgetall(self._keys.versions).items()}
@@ -291,22 +295,6 @@ class RedisStateStore:
 
     def close(self) -> None:
         """Nothing to release: the connections belong to the backend, which hands this store out again."""
-
-    def _snapshot(self, stage: str, prefix: str) -> list[tuple[str, dict[bytes, bytes]]]:
-        """Every asset of `stage` with its values, as of one moment: the asset list is watched,
-        the hashes read in one MULTI, and the whole is read again if a commit added or removed
-        an asset meanwhile."""
-        assets_key = self._keys.assets(stage)
-        assets: list[str] = []
-
-        def read(pipe: Any) -> None:
-            assets[:] = [a.decode() for a in pipe.zrange(assets_key, 0, -1)]
-            pipe.multi()
-            for a in assets:
-                pipe.hgetall(prefix + _escape(a))
-
-        values = self._client.transaction(read, assets_key)
-        return list(zip(assets, values, strict=True))
 
 
 def _token() -> str:
