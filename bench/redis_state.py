@@ -13,10 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tests.redis_server import RedisServer
+
 from bench import workloads
 from bench.core import IN, OUT, PIPELINE, RESULTS, SEED, run_worker
 from bench.table import Row
-from tests.redis_server import RedisServer
 
 RECORDS, KEYS, ROUNDS = 300_000, 30_000, 3
 TARGET = 0.6
@@ -36,7 +37,9 @@ def run() -> list[Row]:
                         workloads.append_jsonl(Path(data), IN, jsonl, 1)
                         state = server.url(i) if name == "redis" else "lmdb"
                         runs[name].append(run_worker(Path(data), "w1", PIPELINE, (IN, OUT), KEYS, 1, state))
-                    print(f"W1 on {name} state {i + 1}/{ROUNDS}: {runs[name][-1]['records_per_s']:,.0f} rec/s")
+                    print(
+                        f"W1 on {name} state {i + 1}/{ROUNDS}: {runs[name][-1]['records_per_s']:,.0f} rec/s"
+                    )
         finally:
             server.stop()
     RESULTS.mkdir(exist_ok=True)

@@ -44,7 +44,7 @@ def test_a_pipelines_state_and_offsets_live_in_redis(
     wait_for(lambda: len(client.get_stage_state(pid, STAGE, ["a1", "a2"], ["p"])) == 2, what="state")
     raw = redis.Redis(port=server.port)
     assert raw.hexists(f"streamcalc:{{{pid}}}:offsets", f"{IN}:0")
-    assert raw.exists(f"streamcalc:{{{pid}}}:state:{STAGE}:a1")
+    assert raw.hexists(f"streamcalc:{{{pid}}}:state:{STAGE}", "a1:p")
     assert not (service.data_dir / "state").exists()
     client.pause_pipeline(pid)
 
