@@ -186,6 +186,18 @@ class StreamcalcClient:
 
     def call(self, method: str, path: str, params: dict[str, str] | None = None, body: Any = None) -> Any:
         """One signed call; returns `data`, raises EnosError on a non-zero code."""
+        response = self.request(method, path, params, body)
+        doc = _envelope(response)
+        if doc.get("code") != 0:
+            raise EnosError(
+                int(doc.get("code", response.status_code)), str(doc.get("msg")), doc.get("requestId")
+            )
+        return doc.get("data")
+
+    def request(
+        self, method: str, path: str, params: dict[str, str] | None = None, body: Any = None
+    ) -> httpx.Response:
+        """One signed request, its answer as received (e.g. to keep a large state as bytes)."""
         query = {**(params or {}), "orgId": self.org_id}
         raw = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         token = self._access_token()
@@ -196,13 +208,7 @@ class StreamcalcClient:
             "apim-signature": sign(token, list(query.items()), raw, ts, self._app_secret),
             "Content-Type": "application/json;charset=utf-8",
         }
-        response = self._http.request(method, path, params=query, content=raw or None, headers=headers)
-        doc = _envelope(response)
-        if doc.get("code") != 0:
-            raise EnosError(
-                int(doc.get("code", response.status_code)), str(doc.get("msg")), doc.get("requestId")
-            )
-        return doc.get("data")
+        return self._http.request(method, path, params=query, content=raw or None, headers=headers)
 
     def _operate(self, pipeline_id: str, action: str, body: dict[str, Any] | None = None) -> Any:
         return self.call(
