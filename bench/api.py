@@ -29,6 +29,7 @@ from streamcalc.client import StreamcalcClient
 from streamcalc.library.simplified_window import SumState, Window
 
 RUNS = 20
+SERVE = [sys.executable, "-m", "streamcalc.cli", "serve"]
 ORG, KEY, SECRET = "bench", "bench-app-key", "bench-app-secret"
 ASSETS = [f"asset{i:03d}" for i in range(316)]
 POINTS = [f"point{j:03d}" for j in range(316)]
@@ -42,8 +43,7 @@ def start_service(data_dir: Path, port: int, state: str = "lmdb") -> subprocess.
         "STREAMCALC_BOOTSTRAP_APP_SECRET": SECRET,
     }
     service = subprocess.Popen(
-        [sys.executable, "-m", "streamcalc.cli", "serve", "--port", str(port)]
-        + ["--data-dir", str(data_dir), "--state", state],
+        [*SERVE, "--port", str(port), "--data-dir", str(data_dir), "--state", state],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
