@@ -21,7 +21,7 @@ from streamcalc.backends.urls import SCHEMES, Part
 from streamcalc.cli_api import fail
 from streamcalc.cli_api import register as register_api_commands
 from streamcalc.ids import check_pipeline_id
-from streamcalc.library.io import ConsumerConfig
+from streamcalc.library.edh_kafka import ConsumerConfig
 from streamcalc.log import InvalidTopic, Log, TopicConfig
 from streamcalc.log.records import record_entries
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document

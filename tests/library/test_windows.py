@@ -11,13 +11,13 @@ from pydantic import ValidationError
 from window_testkit import BASE_MS, WindowHarness, at, fixed_config, rec, sliding_config, summary
 
 from streamcalc.library.registry import get_operator
-from streamcalc.library.window_state import state_item
-from streamcalc.library.windows import (
+from streamcalc.library.windows.fixed_sliding import (
     FIXED_TIME_WINDOW_AGGREGATOR,
     SLIDING_TIME_WINDOW_AGGREGATOR,
     FixedWindowConfig,
     SlidingWindowConfig,
 )
+from streamcalc.library.windows.panes import state_item
 from streamcalc.records import Record
 from streamcalc.state.lmdb import LmdbStateStore
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from window_testkit import BASE_MS, CountingState, RecordingContext, rec
 
-from streamcalc.library.simplified_window import (
+from streamcalc.library.windows.simplified import (
     SimplifiedTimeWindowAggregator,
     SimplifiedWindowConfig,
     SumState,

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from streamcalc.library.io import ConsumerConfig, ProducerConfig
+from streamcalc.library.edh_kafka import ConsumerConfig, ProducerConfig
 from streamcalc.library.selector import PointSelectorConfig
-from streamcalc.library.simplified_window import SimplifiedWindowConfig
+from streamcalc.library.windows.simplified import SimplifiedWindowConfig
 from streamcalc.pipeline import PipelineDef, PipelineError, StageGraph, build_graph, parse_pipeline
 
 ISSUE_PIPELINE = """

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.library.appenders import LAST_CHANGED_ATTR, LAST_RECORD_ATTR
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import (
+from streamcalc.library.common.point_rules import (
     Output,
     PointRule,
     RuleIndex,
@@ -48,8 +48,7 @@ from streamcalc.library.point_rules import (
     finite_number,
     with_attr,
 )
-from streamcalc.library.record_paths import AttrPath, getter
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.record_paths import AttrPath, getter
 from streamcalc.records import Record
 
 CUMULANT_ATTR = "deltaCalculator"
@@ -198,6 +197,4 @@ def _interval(record: Record, last: dict[str, Any]) -> tuple[Number, int] | str:
     return value - last_value, record.time - last_time
 
 
-CUMULANT_DECOMPOSER = register_operator(
-    OperatorType("CumulantDecomposer", CumulantDecomposerConfig, CumulantDecomposer)
-)
+CUMULANT_DECOMPOSER = OperatorType("CumulantDecomposer", CumulantDecomposerConfig, CumulantDecomposer)

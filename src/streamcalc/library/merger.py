@@ -36,9 +36,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import Output, RuleIndex, check_rule_points, record_fields, with_attr
-from streamcalc.library.points import PointRef
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.point_rules import (
+    Output,
+    RuleIndex,
+    check_rule_points,
+    record_fields,
+    with_attr,
+)
+from streamcalc.library.common.points import PointRef
 from streamcalc.records import MAX_ID_LENGTH, Record
 
 MERGED_POINT = "__merged__"
@@ -186,18 +191,16 @@ def merged_group_item(asset_id: str, point_id: str, state: MergedGroup) -> dict[
     return item
 
 
-LATEST_RECORD_MERGER = register_operator(
-    OperatorType(
-        "LatestRecordMerger",
-        LatestRecordMergerConfig,
-        LatestRecordMerger,
-        state_kind="record",
-        state_type=MergedGroup,
-        state_view=merged_group_item,
-        across_assets=lambda c: (
-            None
-            if c.mergedBy == "assetId"
-            else f"mergedBy {c.mergedBy} merges the records of several assets into one group"
-        ),
-    )
+LATEST_RECORD_MERGER = OperatorType(
+    "LatestRecordMerger",
+    LatestRecordMergerConfig,
+    LatestRecordMerger,
+    state_kind="record",
+    state_type=MergedGroup,
+    state_view=merged_group_item,
+    across_assets=lambda c: (
+        None
+        if c.mergedBy == "assetId"
+        else f"mergedBy {c.mergedBy} merges the records of several assets into one group"
+    ),
 )

@@ -23,8 +23,7 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.points import PointRef, matches_model, split_ref
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.points import PointRef, matches_model, split_ref
 from streamcalc.records import Record
 
 _replace = msgspec.structs.replace
@@ -74,4 +73,4 @@ class Normalizer:
         return [_replace(r, attr={}) if r.attr else r for r in kept]
 
 
-NORMALIZER = register_operator(OperatorType("Normalizer", NormalizerConfig, Normalizer))
+NORMALIZER = OperatorType("Normalizer", NormalizerConfig, Normalizer)

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from streamcalc.library import OperatorType, get_operator
-from streamcalc.library.conditions import compile_condition
+from streamcalc.library.expressions.conditions import compile_condition
 from streamcalc.library.normalizer import reads_origin
 from streamcalc.pipeline.errors import PipelineError
 from streamcalc.pipeline.model import OnRecordError, PipelineDef, StageDef

@@ -24,14 +24,14 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from streamcalc.library.common.point_rules import UniqueOutputs, check_rule_points
+from streamcalc.library.common.points import PointRef
 from streamcalc.library.cumulant import AttrScale, AttrSlope, FixedScale, FixedSlope
-from streamcalc.library.energy import Method, Threshold
-from streamcalc.library.io import TopicName
-from streamcalc.library.point_rules import UniqueOutputs, check_rule_points
-from streamcalc.library.points import PointRef
-from streamcalc.library.simplified_window import UNIT_MS, WindowUnit
-from streamcalc.library.taggers import Interval, parse_interval
-from streamcalc.library.windows import MAX_LATENCY_MINUTES
+from streamcalc.library.edh_kafka import TopicName
+from streamcalc.library.off_limit import Interval, parse_interval
+from streamcalc.library.power_integrator import Method, Threshold
+from streamcalc.library.windows.fixed_sliding import MAX_LATENCY_MINUTES
+from streamcalc.library.windows.simplified import UNIT_MS, WindowUnit
 from streamcalc.pipeline.errors import PipelineError
 from streamcalc.pipeline.model import PipelineDef
 

@@ -28,7 +28,7 @@ import msgspec
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
 from streamcalc.keys import TopicPartition
-from streamcalc.library.io import ConsumerConfig, ProducerConfig
+from streamcalc.library.edh_kafka import ConsumerConfig, ProducerConfig
 from streamcalc.log import AppendEntry, Log, ProducerStamp, StampMark, TopicConfig
 from streamcalc.log.records import record_entries
 from streamcalc.pipeline import PipelineError, StageGraph

@@ -16,7 +16,7 @@ import msgspec
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from streamcalc.keys import StateKey
-from streamcalc.library.points import PointRef, matches_model, split_ref
+from streamcalc.library.common.points import PointRef, matches_model, split_ref
 from streamcalc.records import Record
 
 R = TypeVar("R")

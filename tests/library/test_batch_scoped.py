@@ -13,7 +13,7 @@ from library_support import BASE_MS, IN, OUT, PipelineRun, pipeline, rec
 from pydantic import ValidationError
 from stateless_support import run_stateless
 
-from streamcalc.library.batch import (
+from streamcalc.library.batch_scoped import (
     BATCH_MERGER,
     BATCH_MERGER_ATTR,
     RECORD_SORTER_BY_TIME,
@@ -21,7 +21,7 @@ from streamcalc.library.batch import (
     BatchMergerConfig,
     EmptyConfig,
 )
-from streamcalc.library.point_rules import record_fields
+from streamcalc.library.common.point_rules import record_fields
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record
 

@@ -8,8 +8,8 @@ while event time < end, *fired* once event time >= end (the `onTime` output) and
 once event time >= end + L, when it leaves the state. A record is added to each of its windows
 that has not expired; a fired window it updates is re-emitted at once (`late`). A record
 none of whose windows is left goes to the error lane. The only processing time read is the
-batch's `ctx.now_ms`, under an idle timeout (`window_idle`). The state, kept in panes, is
-`window_state`'s.
+batch's `ctx.now_ms`, under an idle timeout (`idle`). The state, kept in panes, is in
+`panes`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import msgspec
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import KeyedState, StageContext
-from streamcalc.library.point_rules import RuleIndex, StateKeys
-from streamcalc.library.points import split_ref
-from streamcalc.library.window_idle import ArrivalIndex
-from streamcalc.library.window_state import (
+from streamcalc.library.common.point_rules import RuleIndex, StateKeys
+from streamcalc.library.common.points import split_ref
+from streamcalc.library.windows.idle import ArrivalIndex
+from streamcalc.library.windows.panes import (
     PANE_START,
     SUMMARIES,
     Number,

@@ -37,12 +37,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.library.base import KeyedState, OperatorType, StageContext
-from streamcalc.library.point_rules import UniqueOutputs, check_rule_points
-from streamcalc.library.points import PointRef
-from streamcalc.library.registry import register_operator
-from streamcalc.library.simplified_window import UNIT_MS, WindowUnit
-from streamcalc.library.window_engine import RuleSpec, WindowEngine
-from streamcalc.library.window_state import Aggregator, WindowKeyState, state_item
+from streamcalc.library.common.point_rules import UniqueOutputs, check_rule_points
+from streamcalc.library.common.points import PointRef
+from streamcalc.library.windows.engine import RuleSpec, WindowEngine
+from streamcalc.library.windows.panes import Aggregator, WindowKeyState, state_item
+from streamcalc.library.windows.simplified import UNIT_MS, WindowUnit
 from streamcalc.records import Record
 
 MAX_LATENCY_MINUTES = 60
@@ -144,25 +143,21 @@ class WindowAggregator:
         return self._engine.due(now_ms, state)
 
 
-FIXED_TIME_WINDOW_AGGREGATOR = register_operator(
-    OperatorType(
-        "FixedTimeWindowAggregator",
-        FixedWindowConfig,
-        WindowAggregator,
-        state_kind="window",
-        state_type=WindowKeyState,
-        state_version=2,  # 2: panes instead of windows
-        state_view=state_item,
-    )
+FIXED_TIME_WINDOW_AGGREGATOR = OperatorType(
+    "FixedTimeWindowAggregator",
+    FixedWindowConfig,
+    WindowAggregator,
+    state_kind="window",
+    state_type=WindowKeyState,
+    state_version=2,  # 2: panes instead of windows
+    state_view=state_item,
 )
-SLIDING_TIME_WINDOW_AGGREGATOR = register_operator(
-    OperatorType(
-        "SlidingTimeWindowAggregator",
-        SlidingWindowConfig,
-        WindowAggregator,
-        state_kind="window",
-        state_type=WindowKeyState,
-        state_version=2,  # 2: panes instead of windows
-        state_view=state_item,
-    )
+SLIDING_TIME_WINDOW_AGGREGATOR = OperatorType(
+    "SlidingTimeWindowAggregator",
+    SlidingWindowConfig,
+    WindowAggregator,
+    state_kind="window",
+    state_type=WindowKeyState,
+    state_version=2,  # 2: panes instead of windows
+    state_view=state_item,
 )

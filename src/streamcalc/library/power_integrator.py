@@ -32,8 +32,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from streamcalc.library.appenders import LAST_RECORD_ATTR
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.cumulant import MS_PER_HOUR
-from streamcalc.library.point_rules import (
+from streamcalc.library.common.point_rules import (
     Output,
     PointRule,
     RuleIndex,
@@ -41,8 +40,8 @@ from streamcalc.library.point_rules import (
     finite_number,
     with_attr,
 )
-from streamcalc.library.registry import register_operator
-from streamcalc.library.taggers import parse_interval
+from streamcalc.library.cumulant import MS_PER_HOUR
+from streamcalc.library.off_limit import parse_interval
 from streamcalc.records import Record
 
 POWER_ATTR = "powerIntegrator"
@@ -109,4 +108,4 @@ class PowerIntegrator:
         return out
 
 
-POWER_INTEGRATOR = register_operator(OperatorType("PowerIntegrator", PowerIntegratorConfig, PowerIntegrator))
+POWER_INTEGRATOR = OperatorType("PowerIntegrator", PowerIntegratorConfig, PowerIntegrator)

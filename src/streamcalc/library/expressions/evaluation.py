@@ -1,4 +1,4 @@
-"""Evaluation of parsed Record Filter expressions (see expressions.py for the language).
+"""Evaluation of parsed Record Filter expressions (see `syntax` for the language).
 
 Compiled once per config into closures over a record. Evaluation never raises: a missing
 path is nil, and arithmetic or ordering on nil, incompatible values or a division by zero
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeAlias
 
-from streamcalc.library.expressions import Const, Logic, Node, Path, Unary, parse, parse_condition
+from streamcalc.library.expressions.syntax import Const, Logic, Node, Path, Unary, parse, parse_condition
 from streamcalc.records import Record
 
 

@@ -26,8 +26,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import Output, PointRule, RuleIndex, UniqueOutputs
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.point_rules import Output, PointRule, RuleIndex, UniqueOutputs
 from streamcalc.records import Record
 
 OUTLIER_ATTR = "isOutlier"
@@ -147,4 +146,4 @@ class OffLimitTagger:
         return out
 
 
-OFF_LIMIT_TAGGER = register_operator(OperatorType("OffLimitTagger", OffLimitTaggerConfig, OffLimitTagger))
+OFF_LIMIT_TAGGER = OperatorType("OffLimitTagger", OffLimitTaggerConfig, OffLimitTagger)

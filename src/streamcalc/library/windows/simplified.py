@@ -18,9 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import RuleIndex, StateKeys, UniqueOutputs, check_rule_points
-from streamcalc.library.points import PointRef, split_ref
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.point_rules import RuleIndex, StateKeys, UniqueOutputs, check_rule_points
+from streamcalc.library.common.points import PointRef, split_ref
 from streamcalc.records import Record
 
 WindowUnit = Literal["second", "minute", "hour", "day"]
@@ -158,13 +157,11 @@ def state_item(asset_id: str, point_id: str, state: SumState) -> dict[str, Any]:
     return {"assetId": asset_id, "pointId": point_id, "windows": windows}
 
 
-SIMPLIFIED_TIME_WINDOW_AGGREGATOR = register_operator(
-    OperatorType(
-        "SimplifiedTimeWindowAggregator",
-        SimplifiedWindowConfig,
-        SimplifiedTimeWindowAggregator,
-        state_kind="window",
-        state_type=SumState,
-        state_view=state_item,
-    )
+SIMPLIFIED_TIME_WINDOW_AGGREGATOR = OperatorType(
+    "SimplifiedTimeWindowAggregator",
+    SimplifiedWindowConfig,
+    SimplifiedTimeWindowAggregator,
+    state_kind="window",
+    state_type=SumState,
+    state_view=state_item,
 )

@@ -13,7 +13,7 @@ from typing import Any
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import KeyedState
-from streamcalc.library.window_state import WindowKeyState
+from streamcalc.library.windows.panes import WindowKeyState
 from streamcalc.records import Record
 
 

@@ -6,7 +6,7 @@ objects: a hand-written tokenizer and Pratt parser build an AST of five node typ
 for obvious type errors, then compiled once into closures over a `Record`. Paths read only
 record fields and, below `attr`, dict keys and list indexes.
 
-Evaluation (expression_eval.py) never raises. A missing path is nil; arithmetic or ordering
+Evaluation (`evaluation`) never raises. A missing path is nil; arithmetic or ordering
 on nil or on values of the wrong types, division by zero and overflow make the whole
 condition false for that record (internally an `_Undefined` signal, like SQL's unknown but
 absorbing). Text that cannot be parsed raises `ExpressionError` with a 1-based column and
