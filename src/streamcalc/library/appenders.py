@@ -37,6 +37,7 @@ from streamcalc.library.common.point_rules import (
     record_fields,
     with_attr,
 )
+from streamcalc.library.common.values import strictly_equal
 from streamcalc.library.expressions.conditions import Condition, compile_condition
 from streamcalc.records import Record
 
@@ -138,10 +139,6 @@ def last_records_item(asset_id: str, point_id: str, state: LastRecords) -> dict[
 # --- LastChangedRecordAppender ----------------------------------------------------------------
 
 
-def _changed(a: object, b: object) -> bool:
-    return type(a) is not type(b) or a != b
-
-
 class LastChangedRecordAppender:
     def __init__(self, config: LastChangedRecordAppenderConfig) -> None:
         self._index = RuleIndex((r.inputPoint, Output(r.outputPoint)) for r in config.rules)
@@ -164,7 +161,9 @@ class LastChangedRecordAppender:
                 cached = record
             else:
                 cached = state.record
-                if _changed(record.value, cached.value) and not (only_newer and record.time < cached.time):
+                if not strictly_equal(record.value, cached.value) and not (
+                    only_newer and record.time < cached.time
+                ):
                     state = working[key] = changed[key] = LastChanged(record)
             attached = {
                 "lastChangedTs": cached.time,

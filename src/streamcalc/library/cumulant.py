@@ -45,10 +45,10 @@ from streamcalc.library.common.point_rules import (
     PointRule,
     RuleIndex,
     UniqueOutputs,
-    finite_number,
     with_attr,
 )
 from streamcalc.library.common.record_paths import AttrPath, getter
+from streamcalc.library.common.values import is_finite_number
 from streamcalc.records import Record
 
 CUMULANT_ATTR = "deltaCalculator"
@@ -113,7 +113,7 @@ def _scale_of(spec: FixedScale | AttrScale) -> Callable[[Record], Number]:
 
     def scale(record: Record) -> Number:
         x = get(record)
-        return x if finite_number(x) and x > 0 else 1
+        return x if is_finite_number(x) and x > 0 else 1
 
     return scale
 
@@ -126,7 +126,7 @@ def _slope_of(spec: FixedSlope | AttrSlope) -> Callable[[Record], tuple[Number, 
 
     def slope(record: Record) -> tuple[Number, Number | None]:
         x = get(record)
-        return (0, x if finite_number(x) and x >= 0 else None)
+        return (0, x if is_finite_number(x) and x >= 0 else None)
 
     return slope
 
@@ -188,9 +188,9 @@ class CumulantDecomposer:
 def _interval(record: Record, last: dict[str, Any]) -> tuple[Number, int] | str:
     """(delta, dt in ms) from the attached last record, or why it cannot be computed."""
     value, last_value, last_time = record.value, last.get("value"), last.get("time")
-    if not finite_number(value):
+    if not is_finite_number(value):
         return f"value {value!r} of {record.pointId} is not a number"
-    if not finite_number(last_value):
+    if not is_finite_number(last_value):
         return f"the attached last record's value {last_value!r} is not a number"
     if type(last_time) is not int:
         return f"the attached last record's time {last_time!r} is not an epoch in ms"

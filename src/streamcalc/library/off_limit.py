@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamcalc.library.base import OperatorType, StageContext
 from streamcalc.library.common.point_rules import Output, PointRule, RuleIndex, UniqueOutputs
+from streamcalc.library.common.values import is_number
 from streamcalc.records import Record
 
 OUTLIER_ATTR = "isOutlier"
@@ -135,7 +136,7 @@ class OffLimitTagger:
         out: list[Record] = []
         for record, rules in self._index.matched(batch):
             value = record.value
-            if type(value) is not int and type(value) is not float:
+            if not is_number(value):
                 ctx.reject(record, f"value {value!r} of {record.pointId} is not a number")
                 continue
             for rule in rules:

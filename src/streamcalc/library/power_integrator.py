@@ -37,9 +37,9 @@ from streamcalc.library.common.point_rules import (
     PointRule,
     RuleIndex,
     UniqueOutputs,
-    finite_number,
     with_attr,
 )
+from streamcalc.library.common.values import is_finite_number
 from streamcalc.library.cumulant import MS_PER_HOUR
 from streamcalc.library.off_limit import parse_interval
 from streamcalc.records import Record
@@ -88,14 +88,14 @@ class PowerIntegrator:
         out: list[Record] = []
         for record, rules in self._index.matched(batch):
             power = record.value
-            if not finite_number(power):
+            if not is_finite_number(power):
                 ctx.reject(record, f"power {power!r} of {record.pointId} is not a finite number")
                 continue
             previous = record.attr.get(LAST_RECORD_ATTR)
             if not isinstance(previous, dict):
                 continue
             p1, t1 = previous.get("value"), previous.get("time")
-            if not finite_number(p1) or type(t1) is not int or record.time <= t1:
+            if not is_finite_number(p1) or type(t1) is not int or record.time <= t1:
                 continue
             hours = (record.time - t1) / MS_PER_HOUR
             for rule in rules:

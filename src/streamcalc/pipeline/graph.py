@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from streamcalc.library import OperatorType, get_operator
+from streamcalc.library.common.record_paths import reader, split_path
 from streamcalc.library.expressions.conditions import compile_condition
 from streamcalc.library.normalizer import reads_origin
 from streamcalc.pipeline.errors import PipelineError
@@ -24,22 +25,20 @@ from streamcalc.records import Record
 _INSTANCE_SUFFIX = re.compile(r"_\d+$")
 
 
-_RECORD_FIELDS = frozenset(Record.__struct_fields__)
-
-
 @dataclass(frozen=True)
 class StageSettings:
     """The settings every stage may declare (EnOS "General" tab), compiled."""
 
-    required: tuple[tuple[str, ...], ...] = ()
+    required: tuple[tuple[str, Callable[[Record], Any]], ...] = ()
+    """(path, its reader) of each field a record must have, non-null."""
     precondition: Callable[[Record], bool] | None = None
     on_error: OnRecordError = "TO_ERROR"
 
     def refusal(self, record: Record) -> str | None:
         """Why `record` may not enter the stage, or None."""
-        for path in self.required:
-            if _lookup(record, path) is None:
-                return f"required field {'.'.join(path)} is missing"
+        for path, get in self.required:
+            if get(record) is None:
+                return f"required field {path} is missing"
         if self.precondition is not None and not self.precondition(record):
             return "preconditions not met"
         return None
@@ -177,24 +176,15 @@ def _settings(stage: StageDef, op: OperatorType[Any]) -> StageSettings:
             stage.instanceName,
             "requiredFields",
         )
-    paths = []
+    required = []
     for field in stage.requiredFields:
-        path = tuple(field.split("."))
-        if path[0] not in _RECORD_FIELDS or (len(path) > 1 and path[0] != "attr") or "" in path:
+        path = split_path(field)
+        if path is None:
             raise PipelineError(
                 f"{field!r} is not a record field or attr.<path>", stage.instanceName, "requiredFields"
             )
-        paths.append(path)
-    return StageSettings(tuple(paths), compile_condition(stage.preconditions), stage.onRecordError)
-
-
-def _lookup(record: Record, path: tuple[str, ...]) -> Any:
-    value: Any = getattr(record, path[0])
-    for part in path[1:]:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+        required.append((field, reader(path)))
+    return StageSettings(tuple(required), compile_condition(stage.preconditions), stage.onRecordError)
 
 
 def _wire(stages: list[StageDef]) -> dict[str, list[str]]:

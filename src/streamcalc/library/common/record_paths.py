@@ -1,30 +1,63 @@
-"""Field paths into a record as operator config writes them: a record field (`assetId`, `value`,
-...) or `attr.<key>[.<key>...]` below attr. Validated when the config is; a path that does not
-exist on a record reads as None (a missing key, or a key looked up in something not a map).
+"""The record's fields, and paths into a record, for everyone that names them: operator config
+(`assetId`, `attr.<key>[.<key>...]`), a stage's requiredFields, conditions and the filter
+expressions (which also index lists: `record.attr.a[1]`).
+
+Only `attr` has sub-fields. Reading a path never raises: a missing key, a key looked up in
+something not a map, or an index in something not a list reads as None.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+import operator
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import AfterValidator
 
 from streamcalc.records import Record
 
-RECORD_FIELDS = frozenset(Record.__struct_fields__)
+FieldKind: TypeAlias = Literal["string", "number", "any"]
+
+FIELD_KINDS: dict[str, FieldKind] = {
+    "orgId": "string",
+    "modelId": "string",
+    "modelIdPath": "string",
+    "assetId": "string",
+    "pointId": "string",
+    "time": "number",
+    "value": "any",
+    "quality": "any",
+    "dq": "any",
+    "attr": "any",
+}
+"""Every field of a record, in the record's order, with what every record holds there."""
+RECORD_FIELDS = tuple(FIELD_KINDS)
+ID_FIELDS = tuple(f for f, kind in FIELD_KINDS.items() if kind == "string")
+"""The fields naming where a record comes from: non-empty strings on every record."""
+ATTR = "attr"
+"""The one field with sub-fields."""
+
+Segment: TypeAlias = str | int
+"""A field or dict key (str), or below attr a list index (int)."""
+
+
+def split_path(path: str) -> tuple[str, ...] | None:
+    """`attr.a.b` -> ("attr", "a", "b"); None when `path` names no record field or attr key."""
+    parts = tuple(path.split("."))
+    if parts[0] not in FIELD_KINDS or "" in parts or (len(parts) > 1 and parts[0] != ATTR):
+        return None
+    return parts
 
 
 def check_field_path(path: str) -> str:
-    parts = path.split(".")
-    if parts[0] not in RECORD_FIELDS or "" in parts or (len(parts) > 1 and parts[0] != "attr"):
+    if split_path(path) is None:
         raise ValueError(f"{path!r} is not a record field or attr.<key>[.<key>...]")
     return path
 
 
 def check_attr_path(path: str) -> str:
     check_field_path(path)
-    if not path.startswith("attr."):
+    if not path.startswith(f"{ATTR}."):
         raise ValueError(f"expected a path below attr (attr.<key>[.<key>...]), got {path!r}")
     return path
 
@@ -33,16 +66,30 @@ FieldPath = Annotated[str, AfterValidator(check_field_path)]
 AttrPath = Annotated[str, AfterValidator(check_attr_path)]
 
 
-def getter(path: str) -> Callable[[Record], Any]:
-    """A function reading `path` (already validated) from a record."""
-    head, *rest = path.split(".")
+def reader(segments: Sequence[Segment]) -> Callable[[Record], Any]:
+    """A function reading the path `segments` (already validated: a field, then attr's keys and
+    indexes) from a record."""
+    get = operator.attrgetter(str(segments[0]))
+    rest = tuple(segments[1:])
+    if not rest:
+        return get
 
-    def get(record: Record) -> Any:
-        value: Any = getattr(record, head)
-        for key in rest:
-            if not isinstance(value, dict):
+    def walk(record: Record) -> Any:
+        value: Any = record.attr
+        for seg in rest:
+            if type(seg) is int:
+                if not isinstance(value, list | tuple) or seg >= len(value):
+                    return None
+                value = value[seg]
+            elif isinstance(value, dict):
+                value = value.get(seg)
+            else:
                 return None
-            value = value.get(key)
         return value
 
-    return get
+    return walk
+
+
+def getter(path: str) -> Callable[[Record], Any]:
+    """A function reading the dotted `path` (already validated) from a record."""
+    return reader(path.split("."))

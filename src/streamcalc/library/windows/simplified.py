@@ -20,6 +20,7 @@ from streamcalc.keys import StateKey
 from streamcalc.library.base import OperatorType, StageContext
 from streamcalc.library.common.point_rules import RuleIndex, StateKeys, UniqueOutputs, check_rule_points
 from streamcalc.library.common.points import PointRef, split_ref
+from streamcalc.library.common.values import is_number
 from streamcalc.records import Record
 
 WindowUnit = Literal["second", "minute", "hour", "day"]
@@ -100,7 +101,7 @@ class SimplifiedTimeWindowAggregator:
         append = out.append
         for record, rules, key in zip(records, rules_of, keys, strict=True):
             value = record.value
-            if type(value) is not float and type(value) is not int:
+            if not is_number(value):
                 ctx.reject(record, f"value {value!r} of {record.pointId} is not a number")
                 continue
             state = working[key]
