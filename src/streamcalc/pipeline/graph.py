@@ -18,7 +18,7 @@ from streamcalc.library import OperatorType, get_operator
 from streamcalc.library.common.record_paths import reader, split_path
 from streamcalc.library.expressions.conditions import compile_condition
 from streamcalc.library.normalizer import reads_origin
-from streamcalc.pipeline.errors import PipelineError
+from streamcalc.pipeline.errors import PipelineError, from_validation
 from streamcalc.pipeline.model import OnRecordError, PipelineDef, StageDef
 from streamcalc.records import Record
 
@@ -83,7 +83,7 @@ def parse_pipeline(doc: Mapping[str, Any] | PipelineDef) -> PipelineDef:
     try:
         return PipelineDef.model_validate(doc)
     except ValidationError as e:
-        raise _from_validation(e, doc) from e
+        raise from_validation(e, stages=doc.get("stages")) from e
 
 
 def build_graph(doc: Mapping[str, Any] | PipelineDef) -> StageGraph:
@@ -162,9 +162,7 @@ def _validate_config(stage: StageDef, op: OperatorType[Any]) -> BaseModel:
     try:
         config: BaseModel = op.config.model_validate(stage.config)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in ("config", *first["loc"]))
-        raise PipelineError(first["msg"], stage.instanceName, loc) from e
+        raise from_validation(e, stage=stage.instanceName, within=["config"]) from e
     return config
 
 
@@ -244,16 +242,3 @@ def _topological(names: list[str], inputs: dict[str, list[str]]) -> list[str]:
     for name in names:
         visit(name)
     return order
-
-
-def _from_validation(e: ValidationError, doc: Mapping[str, Any]) -> PipelineError:
-    first = e.errors()[0]
-    loc = list(first["loc"])
-    stage = None
-    if len(loc) >= 2 and loc[0] == "stages" and isinstance(loc[1], int):
-        stages = doc.get("stages")
-        raw = stages[loc[1]] if isinstance(stages, list) and loc[1] < len(stages) else None
-        name = raw.get("instanceName") if isinstance(raw, dict) else None
-        stage = name if isinstance(name, str) else f"#{loc[1]}"
-        loc = loc[2:]
-    return PipelineError(first["msg"], stage, ".".join(str(x) for x in loc) or None)

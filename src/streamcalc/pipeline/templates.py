@@ -32,7 +32,7 @@ from streamcalc.library.off_limit import Interval, parse_interval
 from streamcalc.library.power_integrator import Method, Threshold
 from streamcalc.library.windows.fixed_sliding import MAX_LATENCY_MINUTES
 from streamcalc.library.windows.simplified import UNIT_MS, WindowUnit
-from streamcalc.pipeline.errors import PipelineError
+from streamcalc.pipeline.errors import PipelineError, from_validation
 from streamcalc.pipeline.model import PipelineDef
 
 ORIGIN_TEMPLATE = 1
@@ -185,7 +185,7 @@ def expand_template(doc: Mapping[str, Any]) -> PipelineDef:
         raise PipelineError("multi-point merging (templateType 2) is not supported", None, "templateType")
     if type(kind) is not int or kind not in _CONFIGS:
         raise PipelineError(f"expected 0, 1, 3, 4 or 5, got {kind!r}", None, "templateType")
-    envelope = _validated(TemplateDocument, doc, None)
+    envelope = _validated(TemplateDocument, doc)
     template = _validated(_CONFIGS[kind], envelope.template, "template")
     if isinstance(template, TimeWindowAggregationTemplate):
         stages = _time_window_stages(template)
@@ -200,13 +200,12 @@ def expand_template(doc: Mapping[str, Any]) -> PipelineDef:
     return PipelineDef.model_validate({**named, "stages": stages})
 
 
-def _validated(model: type[M], doc: Mapping[str, Any], where: str | None) -> M:
+def _validated(model: type[M], doc: Mapping[str, Any], *within: str) -> M:
+    """`doc` validated; an error names its field below `within`, where `doc` sits."""
     try:
         return model.model_validate(doc)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in (*([where] if where else []), *first["loc"]))
-        raise PipelineError(first["msg"], None, loc or None) from e
+        raise from_validation(e, within=within) from e
 
 
 class _Stages:
