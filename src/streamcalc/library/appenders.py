@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import OperatorType, StageContext
+from streamcalc.library.common.attrs import LAST_CHANGED_ATTR, LAST_RECORD_ATTR
 from streamcalc.library.common.point_rules import (
     Output,
     PointRule,
@@ -40,9 +41,6 @@ from streamcalc.library.common.point_rules import (
 from streamcalc.library.common.values import strictly_equal
 from streamcalc.library.expressions.conditions import Condition, compile_condition
 from streamcalc.records import Record
-
-LAST_RECORD_ATTR = "lastRecordAppender"
-LAST_CHANGED_ATTR = "lastChangedRecordAppender"
 
 
 class LastRecordRule(PointRule):

@@ -122,6 +122,10 @@ class OperatorType(Generic[C]):
     across_assets: Callable[[C], str | None] | None = None
     """Why a config's state keys group records of several assets (None: they do not). Each
     worker of a parallel pipeline owns some assets only, so such a stage runs on one worker."""
+    reads_origin: Callable[[C], bool] | None = None
+    """Whether a config's stage reads origin messages (many points per message) straight from
+    its source (None: it does not). Such a source then feeds those stages only, and the runtime
+    decodes its messages into records before they do."""
 
     def state_binding(self, stage: str) -> tuple[str, type[msgspec.Struct]] | None:
         """(its name in the pipeline's state store, its type) of the state a stage of this type

@@ -32,12 +32,12 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamcalc.library.base import OperatorType, StageContext
+from streamcalc.library.common.attrs import BATCH_MERGER_ATTR
 from streamcalc.library.common.point_rules import record_fields, with_attr
 from streamcalc.library.common.points import PointRef, matches_model, split_ref
 from streamcalc.library.common.record_paths import FieldPath, getter
 from streamcalc.records import Record
 
-BATCH_MERGER_ATTR = "crossBatch"
 _KEY_SEPARATOR = "::"
 _replace = msgspec.structs.replace
 _json = msgspec.json.Encoder(order="sorted")

@@ -36,10 +36,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from streamcalc.library.appenders import LAST_CHANGED_ATTR, LAST_RECORD_ATTR
 from streamcalc.library.base import OperatorType, StageContext
+from streamcalc.library.common.attrs import CUMULANT_ATTR, LAST_CHANGED_ATTR, LAST_RECORD_ATTR
+from streamcalc.library.common.durations import MS_PER_HOUR
+from streamcalc.library.common.energy import AttrScale, AttrSlope, FixedScale, FixedSlope, Scale, Slope
 from streamcalc.library.common.point_rules import (
     Output,
     PointRule,
@@ -47,54 +49,16 @@ from streamcalc.library.common.point_rules import (
     UniqueOutputs,
     with_attr,
 )
-from streamcalc.library.common.record_paths import AttrPath, getter
+from streamcalc.library.common.record_paths import getter
 from streamcalc.library.common.values import is_finite_number
 from streamcalc.records import Record
-
-CUMULANT_ATTR = "deltaCalculator"
-MS_PER_HOUR = 3_600_000
 
 Number = int | float
 
 
-class FixedScale(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["fixed"]
-    value: float = Field(gt=0, allow_inf_nan=False)
-
-
-class AttrScale(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["attr"]
-    path: AttrPath
-
-
-class FixedSlope(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["fixed"]
-    min: float = Field(ge=0, allow_inf_nan=False)
-    max: float = Field(allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> FixedSlope:
-        if not self.min < self.max:
-            raise ValueError("slope min must be less than max")
-        return self
-
-
-class AttrSlope(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["attr"]
-    path: AttrPath
-
-
 class CumulantRule(PointRule):
-    scale: Annotated[FixedScale | AttrScale, Field(discriminator="type")]
-    slope: Annotated[FixedSlope | AttrSlope, Field(discriminator="type")]
+    scale: Scale
+    slope: Slope
 
 
 class CumulantDecomposerConfig(BaseModel):

@@ -6,14 +6,12 @@ topic itself, so reads, writes, state and offsets can commit as one exactly-once
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from streamcalc.library.base import OperatorType
-from streamcalc.log import check_topic_name
-
-TopicName = Annotated[str, AfterValidator(check_topic_name)]
+from streamcalc.library.common.topics import TopicName
 
 
 class ConsumerConfig(BaseModel):

@@ -34,6 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import OperatorType, StageContext
+from streamcalc.library.common.attrs import MERGER_ATTR
+from streamcalc.library.common.durations import MS_PER_MINUTE
 from streamcalc.library.common.point_rules import (
     Output,
     RuleIndex,
@@ -47,8 +49,6 @@ from streamcalc.records import MAX_ID_LENGTH, Record
 
 MERGED_POINT = "__merged__"
 """The pointId part of a group's state key."""
-MERGER_ATTR = "latestRecordMerger"
-MS_PER_MINUTE = 60_000
 GROUP_TAG_FIELDS = ("assetId", *(f for f in ID_FIELDS if f != "assetId"))
 """The record fields `mergedBy` may name, the default first: a record's ids, strings on every record."""
 _MERGED_BY = rf"^({'|'.join(GROUP_TAG_FIELDS)}|attr(\.[^.\s]+)+)$"

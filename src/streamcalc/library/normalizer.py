@@ -42,11 +42,6 @@ class NormalizerConfig(BaseModel):
         return self
 
 
-def reads_origin(config: BaseModel) -> bool:
-    """Whether a stage with this config reads origin messages from its source."""
-    return isinstance(config, NormalizerConfig) and config.type == "origin"
-
-
 class Normalizer:
     def __init__(self, config: NormalizerConfig) -> None:
         self._strip_attr = config.type == "cal"
@@ -73,4 +68,6 @@ class Normalizer:
         return [_replace(r, attr={}) if r.attr else r for r in kept]
 
 
-NORMALIZER = OperatorType("Normalizer", NormalizerConfig, Normalizer)
+NORMALIZER = OperatorType(
+    "Normalizer", NormalizerConfig, Normalizer, reads_origin=lambda c: c.type == "origin"
+)

@@ -26,12 +26,15 @@ previousValue, previousTime, hours}`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from streamcalc.library.appenders import LAST_RECORD_ATTR
 from streamcalc.library.base import OperatorType, StageContext
+from streamcalc.library.common.attrs import LAST_RECORD_ATTR, POWER_ATTR
+from streamcalc.library.common.durations import MS_PER_HOUR
+from streamcalc.library.common.energy import Method
+from streamcalc.library.common.intervals import IntervalText, parse_interval
 from streamcalc.library.common.point_rules import (
     Output,
     PointRule,
@@ -40,26 +43,12 @@ from streamcalc.library.common.point_rules import (
     with_attr,
 )
 from streamcalc.library.common.values import is_finite_number
-from streamcalc.library.cumulant import MS_PER_HOUR
-from streamcalc.library.off_limit import parse_interval
 from streamcalc.records import Record
-
-POWER_ATTR = "powerIntegrator"
-Method = Literal["instant", "average"]
-
-
-def _check_interval(text: str) -> str:
-    parse_interval(text)
-    return text
-
-
-Threshold = Annotated[str, AfterValidator(_check_interval)]
-"""An interval such as `[0,100)` or `(-inf,5]`, as OffLimitTagger writes it."""
 
 
 class PowerRule(PointRule):
     method: Method
-    threshold: Threshold | None = None
+    threshold: IntervalText | None = None
 
 
 class PowerIntegratorConfig(BaseModel):

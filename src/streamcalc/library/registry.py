@@ -25,5 +25,9 @@ def operator_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-for _op in BUILTIN_OPERATORS:
-    register_operator(_op)
+def _register_builtins() -> None:
+    for op in BUILTIN_OPERATORS:
+        register_operator(op)
+
+
+_register_builtins()

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ValidationError
 from streamcalc.library import OperatorType, get_operator
 from streamcalc.library.common.record_paths import reader, split_path
 from streamcalc.library.expressions.conditions import compile_condition
-from streamcalc.library.normalizer import reads_origin
 from streamcalc.pipeline.errors import PipelineError, from_validation
 from streamcalc.pipeline.model import OnRecordError, PipelineDef, StageDef
 from streamcalc.records import Record
@@ -128,9 +127,10 @@ def _origin_sources(
     inputs: dict[str, list[str]], ops: dict[str, OperatorType[Any]], configs: dict[str, BaseModel]
 ) -> frozenset[str]:
     """The sources read by origin Normalizers; each must be read by those alone."""
-    origin = {up for name, ups in inputs.items() if reads_origin(configs[name]) for up in ups}
+    reading = {name for name in inputs if (reads := ops[name].reads_origin) and reads(configs[name])}
+    origin = {up for name in reading for up in inputs[name]}
     for name, ups in inputs.items():
-        if reads_origin(configs[name]):
+        if name in reading:
             if any(ops[up].role != "source" for up in ups):
                 raise PipelineError(
                     "an origin Normalizer reads origin messages straight from a source", name, "inputLanes"

@@ -22,6 +22,7 @@ import msgspec
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import KeyedState, StageContext
+from streamcalc.library.common.attrs import WINDOW_ATTR
 from streamcalc.library.common.point_rules import RuleIndex, StateKeys
 from streamcalc.library.common.points import split_ref
 from streamcalc.library.common.values import is_finite_number
@@ -305,7 +306,7 @@ def _emit_windows(
                     value=value,
                     quality=None,
                     dq=None,
-                    attr={"windowAggregator": wa},
+                    attr={WINDOW_ATTR: wa},
                 )
             )
             s += slide

@@ -11,20 +11,19 @@ order (a key's rules are fixed by its point and model, so the list lines up with
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import OperatorType, StageContext
+from streamcalc.library.common.durations import UNIT_MS, WindowUnit
 from streamcalc.library.common.point_rules import RuleIndex, StateKeys, UniqueOutputs, check_rule_points
 from streamcalc.library.common.points import PointRef, split_ref
 from streamcalc.library.common.values import is_number
 from streamcalc.records import Record
 
-WindowUnit = Literal["second", "minute", "hour", "day"]
-UNIT_MS: dict[WindowUnit, int] = {"second": 1_000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
 _replace = msgspec.structs.replace
 
 
