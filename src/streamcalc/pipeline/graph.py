@@ -7,9 +7,11 @@ failure names the stage and the field.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -225,20 +227,25 @@ def _check_role(name: str, op: OperatorType[Any], upstream: list[str], inputs: d
 
 
 def _topological(names: list[str], inputs: dict[str, list[str]]) -> list[str]:
+    """The stages in list order, except that each comes after its inputs: of the stages whose
+    inputs have run, the first listed runs next, so parallel branches run in list order."""
+    position = {name: i for i, name in enumerate(names)}
+    sorter = TopologicalSorter({name: inputs[name] for name in names})
+    try:
+        sorter.prepare()
+    except CycleError as e:
+        cycle: list[str] = e.args[1][:-1]  # each stage feeds the next, and the last the first
+        i = min(range(len(cycle)), key=lambda k: position[cycle[k]])
+        path = [*cycle[i:], *cycle[:i], cycle[i]]
+        raise PipelineError(
+            f"the stage graph has a cycle through this stage: {' -> '.join(path)}", cycle[i], "inputLanes"
+        ) from None
+    ready: list[int] = []
     order: list[str] = []
-    state: dict[str, int] = {}  # 1 = visiting, 2 = done
-
-    def visit(name: str) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            raise PipelineError("the stage graph has a cycle through this stage", name, "inputLanes")
-        state[name] = 1
-        for up in inputs[name]:
-            visit(up)
-        state[name] = 2
+    while sorter.is_active():
+        for name in sorter.get_ready():
+            heapq.heappush(ready, position[name])
+        name = names[heapq.heappop(ready)]
         order.append(name)
-
-    for name in names:
-        visit(name)
+        sorter.done(name)
     return order
