@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from library_support import BASE_MS, rec
+from library_support import BASE_MS, RecordingContext, rec
 
+from streamcalc.library import get_operator
 from streamcalc.library.common.values import (
     equal,
     is_finite_number,
@@ -22,6 +23,8 @@ from streamcalc.library.common.values import (
 from streamcalc.library.expressions.conditions import Comparison, compile_condition
 from streamcalc.library.expressions.evaluation import UNDEFINED, compile_expression
 from streamcalc.records import Record
+from streamcalc.runtime.keyed_state import StageState
+from streamcalc.state.memory import MemoryStateStore
 
 # --- the rules each user had before they shared values.py (the reference) ---------------------
 
@@ -174,3 +177,21 @@ def test_conditions_are_as_before_and_agree_with_expressions(value: Any, want: A
     assert test(record) is before
     expression = compile_expression(f"record.value {op} record.attr.b")(record)
     assert (expression is True) is before
+
+
+@pytest.mark.parametrize(("value", "number", "finite"), NUMBER_CASES)
+def test_the_window_loops_refuse_by_the_same_rules(value: Any, number: bool, finite: bool) -> None:
+    """The window aggregators test each value inline, for speed: they refuse exactly what
+    is_number (SimplifiedTimeWindowAggregator) and is_finite_number (the others) refuse."""
+    rule = {"inputPoint": "m1::p", "outputPoint": "m1::p_out", "windowSize": 1, "windowUnit": "minute"}
+    configs = {
+        "SimplifiedTimeWindowAggregator": ({"rules": [rule]}, number),
+        "FixedTimeWindowAggregator": ({"rules": [{**rule, "aggregator": "sum"}]}, finite),
+    }
+    for name, (config, accepted) in configs.items():
+        op = get_operator(name)
+        assert op is not None and op.build is not None and op.state_type is not None
+        store = MemoryStateStore()
+        ctx = RecordingContext("s", StageState(store, "s", op.state_type))
+        op.build(op.config.model_validate(config)).process([rec("a1", "p", BASE_MS, value)], ctx)
+        assert (not ctx.rejected) is accepted, name

@@ -14,6 +14,7 @@ batch's `ctx.now_ms`, under an idle timeout (`idle`). The state, kept in panes, 
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -25,7 +26,6 @@ from streamcalc.library.base import KeyedState, StageContext
 from streamcalc.library.common.attrs import WINDOW_ATTR
 from streamcalc.library.common.point_rules import RuleIndex, StateKeys
 from streamcalc.library.common.points import split_ref
-from streamcalc.library.common.values import is_finite_number
 from streamcalc.library.windows.idle import ArrivalIndex
 from streamcalc.library.windows.panes import (
     PANE_START,
@@ -123,12 +123,13 @@ class WindowEngine:
         working: dict[StateKey, WindowKeyState | None] = ctx.state.edit(keys)
         latency, every, by_output, early_data = self._latency, self._every, self._by_output, self._early_data
         several = len(by_output) > 1
-        finite = is_finite_number
+        isfinite = math.isfinite
         aligned: dict[StateKey, list[RuleSpec]] = {}  # keys aligned the slow way in this batch
         last: dict[StateKey, Record] = {}  # each key's last record, kept under an idle timeout
         for record, specs, key in zip(records, specs_of, keys, strict=True):
             value = record.value
-            if not finite(value):
+            # values.is_finite_number, inlined: a call per record costs this loop a few per cent
+            if not ((type(value) is float and isfinite(value)) or type(value) is int):
                 ctx.reject(record, f"value {value!r} of {record.pointId} is not a finite number")
                 continue
             if idle is not None:

@@ -21,7 +21,6 @@ from streamcalc.library.base import OperatorType, StageContext
 from streamcalc.library.common.durations import UNIT_MS, WindowUnit
 from streamcalc.library.common.point_rules import RuleIndex, StateKeys, UniqueOutputs, check_rule_points
 from streamcalc.library.common.points import PointRef, split_ref
-from streamcalc.library.common.values import is_number
 from streamcalc.records import Record
 
 _replace = msgspec.structs.replace
@@ -100,7 +99,8 @@ class SimplifiedTimeWindowAggregator:
         append = out.append
         for record, rules, key in zip(records, rules_of, keys, strict=True):
             value = record.value
-            if not is_number(value):
+            # values.is_number, inlined: a call per record costs this loop a few per cent
+            if type(value) is not float and type(value) is not int:
                 ctx.reject(record, f"value {value!r} of {record.pointId} is not a number")
                 continue
             state = working[key]
