@@ -54,7 +54,7 @@ class CountingState:
         self.saves += 1
         self.inner.save(changes)
 
-    def edit(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
+    def edit(self, keys: Iterable[StateKey]) -> Mapping[StateKey, Any]:
         self.edits += 1
         return self.inner.edit(keys)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -83,7 +83,7 @@ class RuleSpec:
 
 
 class WindowEngine:
-    """Runs one batch: one live working set of state (`edit`), records in arrival order."""
+    """Runs one batch: one working set of state (`edit`), records in arrival order."""
 
     def __init__(
         self,
@@ -120,7 +120,8 @@ class WindowEngine:
         if not records:
             return out
         keys = self._keys.of(records)
-        working: dict[StateKey, WindowKeyState | None] = ctx.state.edit(keys)
+        working: Mapping[StateKey, WindowKeyState | None] = ctx.state.edit(keys)
+        save = ctx.state.save
         latency, every, by_output, early_data = self._latency, self._every, self._by_output, self._early_data
         several = len(by_output) > 1
         isfinite = math.isfinite
@@ -140,7 +141,10 @@ class WindowEngine:
             if (state is None or several or state.rules[0].output is not specs[0].output) and (
                 aligned.get(key) is not specs
             ):
-                state = working[key] = _aligned(state, specs, latency)
+                if state is None:
+                    state = WindowKeyState(-1, latency, [])
+                    save({key: state})
+                _align(state, specs, latency)
                 aligned[key] = specs
             assert state is not None
             old = state.event_time
@@ -355,12 +359,10 @@ def _emit_late(
         s += slide
 
 
-def _aligned(state: WindowKeyState | None, rules: list[RuleSpec], latency: int) -> WindowKeyState:
-    """The key's state with one entry per rule in rule order; entries of rules that changed
+def _align(state: WindowKeyState, rules: list[RuleSpec], latency: int) -> None:
+    """Give the key's state one entry per rule in rule order; entries of rules that changed
     since the state was written (another pipeline version) start empty. Each entry's `output`
     is then its rule's own object, by which `process` knows an aligned state."""
-    if state is None:
-        return WindowKeyState(-1, latency, [r.empty() for r in rules])
     state.lateness = latency
     kept = {rp.output: rp for rp in state.rules}
     fresh = []
@@ -371,4 +373,3 @@ def _aligned(state: WindowKeyState | None, rules: list[RuleSpec], latency: int) 
         rp.output = r.output
         fresh.append(rp)
     state.rules = fresh
-    return state

@@ -11,6 +11,7 @@ order (a key's rules are fixed by its point and model, so the list lines up with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import msgspec
@@ -84,15 +85,17 @@ class SimplifiedTimeWindowAggregator:
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
         """The hot loop of `make bench`, column-wise: the records some rule reads, their
-        interned state keys (see `StateKeys`) and the live working set (`edit`: every key read
-        is written back). A key's state is recognised as aligned with its single rule by
-        identity (see `_aligned`); the full check runs once per key and batch only when that
-        fails or for several rules. Outputs are derived without validation."""
+        interned state keys (see `StateKeys`) and the working set (`edit`: every key read
+        is written back; a key's first state is saved). A key's state is recognised as aligned
+        with its single rule by identity (see `_align`); the full check runs once per key and
+        batch only when that fails or for several rules. Outputs are derived without
+        validation."""
         records, rules_of = self._index.select(batch)
         if not records:
             return []
         keys = self._keys.of(records)
-        working: dict[StateKey, SumState | None] = ctx.state.edit(keys)
+        working: Mapping[StateKey, SumState | None] = ctx.state.edit(keys)
+        save = ctx.state.save
         by_output = self._by_output
         aligned: dict[StateKey, list[_Rule]] = {}  # keys aligned the slow way in this batch
         out: list[Record] = []
@@ -108,7 +111,10 @@ class SimplifiedTimeWindowAggregator:
                 (len(rules) != 1 or len(state.windows) != 1 or state.windows[0].output is not rules[0].ref)
                 and aligned.get(key) is not rules
             ):
-                state = working[key] = _aligned(state, rules)
+                if state is None:
+                    state = SumState(())
+                    save({key: state})
+                _align(state, rules)
                 aligned[key] = rules
             t = record.time
             # Outputs carry no dq and an empty attr: the input's own when it is empty, saving a
@@ -134,17 +140,17 @@ class SimplifiedTimeWindowAggregator:
         return out
 
 
-def _aligned(state: SumState | None, rules: list[_Rule]) -> SumState:
-    """One window per rule, in rule order: a window kept from before the rules changed (a
-    re-released pipeline, or a key seen under another model) stays with its output point;
-    new rules start empty."""
-    kept = {w.output: w for w in state.windows} if state is not None else {}
+def _align(state: SumState, rules: list[_Rule]) -> None:
+    """Give the key's state one window per rule, in rule order: a window kept from before the
+    rules changed (a re-released pipeline, or a key seen under another model) stays with its
+    output point; new rules start empty."""
+    kept = {w.output: w for w in state.windows}
     windows = []
     for r in rules:
         w = kept.get(r.ref) or Window(r.ref, -1, -1, 0, 0)
         w.output = r.ref  # the rule's own object, by which `process` knows an aligned state
         windows.append(w)
-    return SumState(tuple(windows))
+    state.windows = tuple(windows)
 
 
 def state_item(asset_id: str, point_id: str, state: SumState) -> dict[str, Any]:
