@@ -42,14 +42,20 @@ _replace = msgspec.structs.replace
 
 
 class RuleSpec:
-    """A validated rule in the shape the hot loop wants."""
+    """A validated rule in the shape the hot loop wants.
+
+    Its `output` is the rule's output point as a string object of its own, the token by which
+    `process` knows a state aligned to this very rule without comparing it: only `_align` and
+    `empty` put that object into a state entry, and they give the entry this rule's aggregator,
+    size and slide. Nothing else can hold the object: a state read from the store has strings
+    the decoder made, and every other spec, of this engine or of one built for other rules
+    with an equal output point, made its own copy (`_own_copy`).
+    """
 
     __slots__ = ("aggregator", "attrs", "lead", "model_id", "output", "point_id", "size", "slide", "summary")
 
     def __init__(self, output_point: str, aggregator: str, size_ms: int, slide_ms: int) -> None:
-        # A private copy: a state's `output` that *is* this object was aligned to this very rule
-        # (another instance may hold an equal string with another aggregator or size).
-        self.output = output_point.encode().decode()
+        self.output = _own_copy(output_point)
         self.model_id, self.point_id = split_ref(output_point)
         self.aggregator = aggregator
         self.summary = SUMMARIES[aggregator]
@@ -109,9 +115,10 @@ class WindowEngine:
         interned state keys (`StateKeys`), and inlined per rule of a record: fire the windows
         event time passed and expire (`_advance`), add the record to its pane (re-emitting the
         fired windows it changes, `late`), then the early outputs the trigger asks for. A key's
-        state is checked against its rules by identity, or aligned once per key and batch under
-        several rules. Under an idle timeout the keys idle at the batch's processing time close
-        first."""
+        state is known aligned to a single rule by its entry's `output` token (see RuleSpec),
+        else aligned: under several rules once per key and batch, `aligned` noting the index's
+        rule list it was aligned to (a list the index never changes). Under an idle timeout the
+        keys idle at the batch's processing time close first."""
         out: list[Record] = []
         idle = self._idle
         if idle is not None:
@@ -359,10 +366,18 @@ def _emit_late(
         s += slide
 
 
+def _own_copy(text: str) -> str:
+    """A string equal to `text` that no other object is: CPython decodes a fresh object for
+    every string of two characters or more (it shares only the empty and one-character ones)."""
+    if len(text) < 2:
+        raise ValueError(f"an output point of two characters or more, not {text!r}")
+    return text.encode().decode()
+
+
 def _align(state: WindowKeyState, rules: list[RuleSpec], latency: int) -> None:
     """Give the key's state one entry per rule in rule order; entries of rules that changed
     since the state was written (another pipeline version) start empty. Each entry's `output`
-    is then its rule's own object, by which `process` knows an aligned state."""
+    is then its rule's token (see RuleSpec), by which `process` knows an aligned state."""
     state.lateness = latency
     kept = {rp.output: rp for rp in state.rules}
     fresh = []
