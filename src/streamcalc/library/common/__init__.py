@@ -1,7 +1,8 @@
-"""The library's shared vocabulary: what operators and the pipeline package say alike.
+"""The library's shared vocabulary: what operators, templates and the pipeline say alike.
 
-Point references and the rule rows built on them (`points`, `point_rules`), the record's fields
-and paths into it (`record_paths`), the rules for numbers and equality (`values`), intervals,
-durations, the attr keys operators write (`attrs`), topic names and the energy vocabulary.
-Nothing here is an operator, and nothing here imports one.
+`points` (`{modelId}::{pointId}` references) and `point_rules` (the input -> output rule rows
+and their memoised matching), `record_paths` (the record's fields and paths into it),
+`values` (what a number is, equality, ordering), `intervals`, `durations`, `attrs` (the key
+each operator writes under attr), `topics` and `energy` (meter scale and slope, power
+integration). Nothing here is an operator or imports one.
 """

@@ -1,3 +1,5 @@
-"""Record tests: the filter expression language (`syntax`, then `evaluation`) and conditions
-written as data (`conditions`), which rules and stage preconditions use. No user text ever
-reaches Python's eval."""
+"""Record tests, written as data, never as evaluated code: the filter expression language
+(`syntax` parses and checks it, `evaluation` compiles it into closures over a record) and
+`conditions`, the comparisons rules and stage preconditions use. Both decide by the value
+rules of `common.values`.
+"""
