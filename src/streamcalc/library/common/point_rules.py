@@ -8,7 +8,7 @@ record without validation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -187,6 +187,3 @@ def with_attr(record: Record, key: str, value: Any) -> dict[str, Any]:
     attr = dict(record.attr)
     attr[key] = value
     return attr
-
-
-Match = Callable[[Record], bool]
