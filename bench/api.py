@@ -23,7 +23,7 @@ import msgspec
 from bench.core import PIPELINE, RESULTS, STAGE
 from bench.table import Row
 from streamcalc.client import StreamcalcClient
-from streamcalc.library.simplified_window import SumState, Window
+from streamcalc.library.windows.simplified import SumState, Window
 from streamcalc.state.lmdb import open_pipeline_state
 
 RUNS = 20
