@@ -26,7 +26,7 @@ from bench.core import PIPELINE, RESULTS, STAGE
 from bench.table import Row
 from streamcalc.backends import Backends
 from streamcalc.client import StreamcalcClient
-from streamcalc.library.simplified_window import SumState, Window
+from streamcalc.library.windows.simplified import SumState, Window
 
 RUNS = 20
 SERVE = [sys.executable, "-m", "streamcalc.cli", "serve"]

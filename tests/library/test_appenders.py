@@ -18,7 +18,7 @@ from streamcalc.library.appenders import (
     LAST_RECORD_APPENDER,
     LastRecordAppenderConfig,
 )
-from streamcalc.library.conditions import compile_condition
+from streamcalc.library.expressions.conditions import compile_condition
 from streamcalc.records import Record
 
 T = BASE_MS

@@ -13,7 +13,8 @@ from library_support import BASE_MS, IN, OUT, PipelineRun, rec
 from pydantic import ValidationError
 from stateless_support import run_stateless
 
-from streamcalc.library.cumulant import CUMULANT_ATTR, CUMULANT_DECOMPOSER, CumulantDecomposerConfig
+from streamcalc.library.common.attrs import CUMULANT_ATTR
+from streamcalc.library.cumulant import CUMULANT_DECOMPOSER, CumulantDecomposerConfig
 from streamcalc.records import Record
 
 T = BASE_MS

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from library_support import BASE_MS, rec
 from pydantic import BaseModel, ValidationError
 
-from streamcalc.library.expression_eval import UNDEFINED, compile_expression, compile_predicate
-from streamcalc.library.expressions import (
+from streamcalc.library.expressions.evaluation import UNDEFINED, compile_expression, compile_predicate
+from streamcalc.library.expressions.syntax import (
     MAX_DEPTH,
     MAX_EXPRESSION_LENGTH,
     Expression,

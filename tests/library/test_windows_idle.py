@@ -26,8 +26,8 @@ from window_testkit import (
     values,
 )
 
-from streamcalc.library.window_state import state_item
-from streamcalc.library.windows import FixedWindowConfig, SlidingWindowConfig
+from streamcalc.library.windows.fixed_sliding import FixedWindowConfig, SlidingWindowConfig
+from streamcalc.library.windows.panes import state_item
 from streamcalc.records import Record
 from streamcalc.state.lmdb import LmdbStateStore
 

@@ -14,7 +14,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 from runtime_support import IN, OUT, fill, read_all, run_in_process
 from window_testkit import BASE_MS, at, rec
 
-import streamcalc.library.windows  # noqa: F401  registers the operators
 from streamcalc.log.embedded import open_log
 from streamcalc.records import decode_record, encode_record
 from streamcalc.runtime.errorlane import ErrorEntry, error_topic

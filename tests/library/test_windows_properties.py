@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from window_testkit import BASE_MS, WindowHarness, accept, aggregate, configs, rec, values
 
-from streamcalc.library.window_state import state_item
+from streamcalc.library.windows.panes import state_item
 from streamcalc.records import Record
 from streamcalc.state.lmdb import LmdbStateStore
 

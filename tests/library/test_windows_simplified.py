@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from window_testkit import BASE_MS, CountingState, RecordingContext, rec
 
-from streamcalc.library.simplified_window import (
+from streamcalc.library.windows.simplified import (
     SimplifiedTimeWindowAggregator,
     SimplifiedWindowConfig,
     SumState,
@@ -136,7 +136,8 @@ def test_one_live_working_set_per_batch_carries_the_sums_across_batches(store: L
     h = SumHarness(store, [rule(1)])
     h.run([rec(0, 1, asset="a1"), rec(1, 2, asset="a2"), rec(2, 4, asset="a1")])
     h.run([rec(3, 8, asset="a1"), rec(61, 16, asset="a2")])
-    assert (h.keyed.edits, h.keyed.loads, h.keyed.saves) == (2, 0, 0)
+    assert (h.keyed.edits, h.keyed.loads) == (2, 0)
+    assert h.keyed.saves == 2  # once per key, its first state
     assert [(r.assetId, r.value) for r in h.outputs] == [
         ("a1", 1),
         ("a2", 2),

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import KeyedState
-from streamcalc.library.window_state import WindowKeyState, state_item
-from streamcalc.library.windows import FixedWindowConfig, SlidingWindowConfig, WindowAggregator
+from streamcalc.library.windows.fixed_sliding import FixedWindowConfig, SlidingWindowConfig, WindowAggregator
+from streamcalc.library.windows.panes import WindowKeyState, state_item
 from streamcalc.records import Record, Value
 from streamcalc.runtime.keyed_state import StageState
 from streamcalc.state.lmdb import LmdbStateStore
@@ -54,7 +54,7 @@ class CountingState:
         self.saves += 1
         self.inner.save(changes)
 
-    def edit(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
+    def edit(self, keys: Iterable[StateKey]) -> Mapping[StateKey, Any]:
         self.edits += 1
         return self.inner.edit(keys)
 

@@ -6,10 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from streamcalc.library.io import ConsumerConfig, ProducerConfig
+from streamcalc.library.edh_kafka import ConsumerConfig, ProducerConfig
 from streamcalc.library.selector import PointSelectorConfig
-from streamcalc.library.simplified_window import SimplifiedWindowConfig
+from streamcalc.library.windows.simplified import SimplifiedWindowConfig
 from streamcalc.pipeline import PipelineDef, PipelineError, StageGraph, build_graph, parse_pipeline
 
 ISSUE_PIPELINE = """
@@ -242,8 +244,73 @@ def test_lanes_fan_out_and_fan_in_in_topological_order() -> None:
         "EDHKafkaProducer_02": ("EDHKafkaConsumer_01",),
     }
     assert_topological(graph)
-    assert graph.nodes[0].name == "EDHKafkaConsumer_01"
-    assert [n.name for n in graph.destinations] == ["EDHKafkaProducer_01", "EDHKafkaProducer_02"]
+    # In list order, each stage after its inputs: the consumer, then the stages it feeds.
+    assert [n.name for n in graph.nodes] == [
+        "EDHKafkaConsumer_01",
+        "EDHKafkaProducer_02",
+        "PointSelector_02",
+        "PointSelector_01",
+        "EDHKafkaProducer_01",
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_stages_listed_after_their_inputs_run_in_list_order(data: st.DataObject) -> None:
+    """Any DAG whose stages are listed after their inputs: the graph keeps the list order."""
+    n = data.draw(st.integers(1, 6), label="processors")
+    stages = [consumer(outputLanes=["l0"])]
+    for i in range(1, n + 1):
+        lanes = data.draw(st.lists(st.integers(0, i - 1), min_size=1, max_size=3, unique=True))
+        stages.append(
+            selector(f"PointSelector_{i:02d}", inputLanes=[f"l{j}" for j in lanes], outputLanes=[f"l{i}"])
+        )
+    unread = {f"l{i}" for i in range(n + 1)} - {lane for s in stages for lane in s.get("inputLanes", [])}
+    stages.append(producer(inputLanes=sorted(unread)))
+    graph = build(*stages)
+    assert [node.name for node in graph.nodes] == [s["instanceName"] for s in stages]
+
+
+def test_parallel_branches_run_in_list_order_whatever_reads_them() -> None:
+    """A capture made on a branch listed earlier is seen by a restorer on a later branch, even
+    when a stage listed first reads the later branch."""
+    graph = build(
+        producer("EDHKafkaProducer_01", inputLanes=["restored", "captured"]),
+        {
+            "instanceName": "RecordCapturer_01",
+            "config": {"points": ["m1::p"]},
+            "inputLanes": ["raw"],
+            "outputLanes": ["captured"],
+        },
+        {
+            "instanceName": "RecordRestorer_01",
+            "config": {"rules": [{"inputPoint": "m1::t", "restorePoint": "m1::p", "outputPoint": "m1::q"}]},
+            "inputLanes": ["raw"],
+            "outputLanes": ["restored"],
+        },
+        consumer(outputLanes=["raw"]),
+    )
+    assert [n.name for n in graph.nodes] == [
+        "EDHKafkaConsumer_01",
+        "RecordCapturer_01",
+        "RecordRestorer_01",
+        "EDHKafkaProducer_01",
+    ]
+
+
+def test_a_cycle_is_named_from_its_first_listed_stage() -> None:
+    error = fails(
+        consumer(outputLanes=["a"]),
+        selector("PointSelector_01", inputLanes=["a", "d"], outputLanes=["b"]),
+        selector("PointSelector_03", inputLanes=["c"], outputLanes=["d"]),
+        selector("PointSelector_02", inputLanes=["b"], outputLanes=["c"]),
+        producer(inputLanes=["b"]),
+    )
+    assert (error.stage, error.field) == ("PointSelector_01", "inputLanes")
+    assert error.reason == (
+        "the stage graph has a cycle through this stage: "
+        "PointSelector_01 -> PointSelector_02 -> PointSelector_03 -> PointSelector_01"
+    )
 
 
 def test_a_stage_with_several_output_lanes_feeds_each_reader() -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from streamcalc.library.io import ConsumerConfig, ProducerConfig
-from streamcalc.library.simplified_window import SimplifiedWindowConfig
+from streamcalc.library.edh_kafka import ConsumerConfig, ProducerConfig
+from streamcalc.library.windows.simplified import SimplifiedWindowConfig
 from streamcalc.pipeline import (
     PipelineDef,
     PipelineError,

@@ -1,5 +1,6 @@
-"""StageState.edit, the live working set: it commits what load + save would, fetches missing
-keys in one multi-get, and a failed batch's changes go with the discarded cache."""
+"""StageState.edit, the live working set, read-only: it commits what load + save would (values
+are replaced through save), fetches missing keys in one multi-get, and a failed batch's changes
+go with the discarded cache."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ def test_edit_is_the_live_working_set_and_commits_every_key_it_was_given(store: 
     assert (working[A], working[C]) == (Counter(1), None)
     assert store.gets == [[A, C]]
     working[A].n = 5  # changed in place
-    working[C] = Counter(7)  # a new value
+    state.save({C: Counter(7)})  # a new value, seen in the working set
+    assert working[C] == Counter(7)
     assert state.edit([A, C]) is working and store.gets == [[A, C]]  # cached: no second get
     writes = state.drain()
     assert set(writes) == {A, C}  # B was not edited: not written
@@ -69,9 +71,28 @@ def test_edit_is_the_live_working_set_and_commits_every_key_it_was_given(store: 
     store.commit({"s": writes}, cp, cp.advance({}))
     assert stored(store, "s") == {A: 5, B: 2, C: 7}
 
-    state.edit([B, C])[C] = None  # None deletes; B, left alone, is written as it is
+    state.edit([B, C])
+    state.save({C: None})  # None deletes; B, left alone, is written as it is
     commit(store, ("s", state))
     assert stored(store, "s") == {A: 5, B: 2}
+
+
+def test_no_key_can_be_written_into_the_working_set(store: CountingStore) -> None:
+    """Writing a key there, asked for or not, would change the cache and not the store: the
+    working set refuses it; a value is replaced with save, which commits it."""
+    state = StageState(store, "s", Counter)
+    state.save({B: Counter(2)})
+    commit(store, ("s", state))  # B cached and stored
+
+    working = state.edit([A])
+    for key in (A, B, C):
+        with pytest.raises(TypeError):
+            working[key] = Counter(9)  # type: ignore[index]
+    state.save({A: Counter(1), C: Counter(3)})
+    commit(store, ("s", state))
+
+    assert stored(store, "s") == {A: 1, B: 2, C: 3}
+    assert state.load([A, B, C]) == StageState(store, "s", Counter).load([A, B, C])
 
 
 def test_a_failed_batch_leaves_nothing_behind_once_the_cache_is_discarded(store: CountingStore) -> None:
@@ -81,7 +102,7 @@ def test_a_failed_batch_leaves_nothing_behind_once_the_cache_is_discarded(store:
 
     working = state.edit([A, B])
     working[A].n = 99
-    working[B] = Counter(3)
+    state.save({B: Counter(3)})
     state.discard()  # what the runner does after any failure
 
     assert state.load([A, B]) == {A: Counter(1), B: None}
@@ -89,14 +110,17 @@ def test_a_failed_batch_leaves_nothing_behind_once_the_cache_is_discarded(store:
     assert stored(store, "s") == {A: 1}
 
 
-Op = tuple[int, Literal["add", "replace", "delete", "read"], int]
-"""(key index, what the batch does to the key, amount)"""
+Op = tuple[int, Literal["add", "replace", "delete", "read", "write-unasked"], int]
+"""(key index, what the batch does to the key, amount); write-unasked saves a key of its own
+(`b<i>`) that the operator never asked `edit` for."""
 
 batches = st.lists(
     st.tuples(
         st.lists(
             st.tuples(
-                st.integers(0, 3), st.sampled_from(["add", "replace", "delete", "read"]), st.integers(1, 9)
+                st.integers(0, 3),
+                st.sampled_from(["add", "replace", "delete", "read", "write-unasked"]),
+                st.integers(1, 9),
             ),
             max_size=8,
         ),
@@ -107,11 +131,13 @@ batches = st.lists(
 
 
 def by_load_and_save(state: StageState, ops: list[Op]) -> None:
-    working = state.load({(f"a{i}", "p") for i, _, _ in ops})
+    working = state.load({(f"a{i}", "p") for i, op, _ in ops if op != "write-unasked"})
     changed: dict[StateKey, Counter | None] = {}
     for i, op, n in ops:
         key = (f"a{i}", "p")
-        if op != "read":
+        if op == "write-unasked":
+            changed[(f"b{i}", "p")] = Counter(n)
+        elif op != "read":
             value = working[key]
             if op == "add" and value is not None:
                 value.n += n
@@ -122,14 +148,17 @@ def by_load_and_save(state: StageState, ops: list[Op]) -> None:
 
 
 def by_edit(state: StageState, ops: list[Op]) -> None:
-    working = state.edit([(f"a{i}", "p") for i, _, _ in ops])
+    working = state.edit([(f"a{i}", "p") for i, op, _ in ops if op != "write-unasked"])
     for i, op, n in ops:
         key = (f"a{i}", "p")
+        if op == "write-unasked":
+            state.save({(f"b{i}", "p"): Counter(n)})
+            continue
         value = working[key]
         if op == "add" and value is not None:
             value.n += n
         elif op != "read":
-            working[key] = None if op == "delete" else Counter(n)
+            state.save({key: None if op == "delete" else Counter(n)})
 
 
 @settings(max_examples=150, deadline=None)

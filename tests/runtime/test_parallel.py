@@ -21,7 +21,7 @@ from runtime_support import (
     sum_pipeline,
 )
 
-from streamcalc.library.simplified_window import SumState
+from streamcalc.library.windows.simplified import SumState
 from streamcalc.log import AppendEntry, TopicConfig
 from streamcalc.log.embedded import open_log
 from streamcalc.log.partitioners import crc32_partition

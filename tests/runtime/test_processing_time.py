@@ -12,7 +12,7 @@ import pytest
 from runtime_support import BASE_MS, IN, OUT, fill, read_all, record
 
 from streamcalc.clock import ManualClock
-from streamcalc.library.window_state import WindowKeyState
+from streamcalc.library.windows.panes import WindowKeyState
 from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_record

@@ -27,7 +27,7 @@ from runtime_support import (
 )
 
 from streamcalc.clock import ManualClock
-from streamcalc.library.simplified_window import SumState
+from streamcalc.library.windows.simplified import SumState
 from streamcalc.log import AppendEntry, ProducerStamp, ReadResult, StampMark, TopicConfig
 from streamcalc.log.embedded import EmbeddedLog, open_log
 from streamcalc.log.partitioners import crc32_partition

@@ -11,7 +11,7 @@ State (kind `record`), per (assetId, input pointId), holding input records as th
   documents); later records carry the cache, which is refreshed only when the value differs.
   "Differs" is type-strict, as in Java's `equals`: 1 and 1.0, or 1 and True, differ.
 
-A rule's `condition` is a `library.conditions.Condition` (data, never evaluated code).
+A rule's `condition` is a `library.expressions.conditions.Condition` (data, never evaluated code).
 With `onlyNewer`, a record older (by time) than the stored one never replaces it; it is still
 emitted with the stored record attached. Out-of-order data then cannot move the cache back in
 time, which the energy templates need (an older baseline would count an interval twice).
@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.conditions import Condition, compile_condition
-from streamcalc.library.point_rules import (
+from streamcalc.library.common.attrs import LAST_CHANGED_ATTR, LAST_RECORD_ATTR
+from streamcalc.library.common.point_rules import (
     Output,
     PointRule,
     RuleIndex,
@@ -38,11 +38,9 @@ from streamcalc.library.point_rules import (
     record_fields,
     with_attr,
 )
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.values import strictly_equal
+from streamcalc.library.expressions.conditions import Condition, compile_condition
 from streamcalc.records import Record
-
-LAST_RECORD_ATTR = "lastRecordAppender"
-LAST_CHANGED_ATTR = "lastChangedRecordAppender"
 
 
 class LastRecordRule(PointRule):
@@ -139,10 +137,6 @@ def last_records_item(asset_id: str, point_id: str, state: LastRecords) -> dict[
 # --- LastChangedRecordAppender ----------------------------------------------------------------
 
 
-def _changed(a: object, b: object) -> bool:
-    return type(a) is not type(b) or a != b
-
-
 class LastChangedRecordAppender:
     def __init__(self, config: LastChangedRecordAppenderConfig) -> None:
         self._index = RuleIndex((r.inputPoint, Output(r.outputPoint)) for r in config.rules)
@@ -165,7 +159,9 @@ class LastChangedRecordAppender:
                 cached = record
             else:
                 cached = state.record
-                if _changed(record.value, cached.value) and not (only_newer and record.time < cached.time):
+                if not strictly_equal(record.value, cached.value) and not (
+                    only_newer and record.time < cached.time
+                ):
                     state = working[key] = changed[key] = LastChanged(record)
             attached = {
                 "lastChangedTs": cached.time,
@@ -184,24 +180,20 @@ def last_changed_item(asset_id: str, point_id: str, state: LastChanged) -> dict[
     return record_fields(state.record)
 
 
-LAST_RECORD_APPENDER = register_operator(
-    OperatorType(
-        "LastRecordAppender",
-        LastRecordAppenderConfig,
-        LastRecordAppender,
-        state_kind="record",
-        state_type=LastRecords,
-        state_view=last_records_item,
-    )
+LAST_RECORD_APPENDER = OperatorType(
+    "LastRecordAppender",
+    LastRecordAppenderConfig,
+    LastRecordAppender,
+    state_kind="record",
+    state_type=LastRecords,
+    state_view=last_records_item,
 )
 
-LAST_CHANGED_RECORD_APPENDER = register_operator(
-    OperatorType(
-        "LastChangedRecordAppender",
-        LastChangedRecordAppenderConfig,
-        LastChangedRecordAppender,
-        state_kind="record",
-        state_type=LastChanged,
-        state_view=last_changed_item,
-    )
+LAST_CHANGED_RECORD_APPENDER = OperatorType(
+    "LastChangedRecordAppender",
+    LastChangedRecordAppenderConfig,
+    LastChangedRecordAppender,
+    state_kind="record",
+    state_type=LastChanged,
+    state_view=last_changed_item,
 )

@@ -35,12 +35,14 @@ class KeyedState(Protocol[S]):
         """Keep these values (None deletes the key); committed with the batch's offsets."""
         ...
 
-    def edit(self, keys: Iterable[StateKey]) -> dict[StateKey, S | None]:
-        """`load` and `save` in one, for an operator that changes most keys it loads: the
-        stage's live working set rather than a copy, holding at least `keys`, which are all
-        committed with the batch. The operator changes or replaces the values of `keys` there
-        (None deletes) and leaves any other key alone. As with a loaded value changed in place,
-        a batch that fails leaves its changes there: the runtime then drops the working set."""
+    def edit(self, keys: Iterable[StateKey]) -> Mapping[StateKey, S | None]:
+        """`load` and `save` in one, for an operator that changes most keys it loads in place:
+        the stage's live working set rather than a copy, read-only, holding at least `keys`,
+        which are all committed with the batch. The operator changes the values of `keys` in
+        place and reads no other key; it replaces a value, or gives a key its first one, with
+        `save` (so no key can change without being committed). As with a loaded value changed
+        in place, a batch that fails leaves its changes there: the runtime then drops the
+        working set."""
         ...
 
     def scan(self) -> Iterator[tuple[StateKey, S]]:
@@ -122,6 +124,10 @@ class OperatorType(Generic[C]):
     across_assets: Callable[[C], str | None] | None = None
     """Why a config's state keys group records of several assets (None: they do not). Each
     worker of a parallel pipeline owns some assets only, so such a stage runs on one worker."""
+    reads_origin: Callable[[C], bool] | None = None
+    """Whether a config's stage reads origin messages (many points per message) straight from
+    its source (None: it does not). Such a source then feeds those stages only, and the runtime
+    decodes its messages into records before they do."""
 
     def state_binding(self, stage: str) -> tuple[str, type[msgspec.Struct]] | None:
         """(its name in the pipeline's state store, its type) of the state a stage of this type

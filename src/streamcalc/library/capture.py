@@ -32,9 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import OperatorType, SharedState, StageContext
-from streamcalc.library.point_rules import Output, RuleIndex, UniqueOutputs, record_fields
-from streamcalc.library.points import PointRef, matches_model, split_ref
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.point_rules import Output, RuleIndex, UniqueOutputs, record_fields
+from streamcalc.library.common.points import PointRef, matches_model, split_ref
 from streamcalc.records import Record
 
 
@@ -117,17 +116,13 @@ def captured_item(asset_id: str, point_id: str, state: Captured) -> dict[str, An
     return record_fields(state.record)
 
 
-RECORD_CAPTURER = register_operator(
-    OperatorType(
-        "RecordCapturer",
-        RecordCapturerConfig,
-        RecordCapturer,
-        state_kind="record",
-        state_type=Captured,
-        state_view=captured_item,
-        shared_state=CAPTURES,
-    )
+RECORD_CAPTURER = OperatorType(
+    "RecordCapturer",
+    RecordCapturerConfig,
+    RecordCapturer,
+    state_kind="record",
+    state_type=Captured,
+    state_view=captured_item,
+    shared_state=CAPTURES,
 )
-RECORD_RESTORER = register_operator(
-    OperatorType("RecordRestorer", RecordRestorerConfig, RecordRestorer, shared_state=CAPTURES)
-)
+RECORD_RESTORER = OperatorType("RecordRestorer", RecordRestorerConfig, RecordRestorer, shared_state=CAPTURES)

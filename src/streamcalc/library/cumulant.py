@@ -36,66 +36,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from streamcalc.library.appenders import LAST_CHANGED_ATTR, LAST_RECORD_ATTR
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import (
+from streamcalc.library.common.attrs import CUMULANT_ATTR, LAST_CHANGED_ATTR, LAST_RECORD_ATTR
+from streamcalc.library.common.durations import MS_PER_HOUR
+from streamcalc.library.common.energy import AttrScale, AttrSlope, FixedScale, FixedSlope, Scale, Slope
+from streamcalc.library.common.point_rules import (
     Output,
     PointRule,
     RuleIndex,
     UniqueOutputs,
-    finite_number,
     with_attr,
 )
-from streamcalc.library.record_paths import AttrPath, getter
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.record_paths import getter
+from streamcalc.library.common.values import is_finite_number
 from streamcalc.records import Record
-
-CUMULANT_ATTR = "deltaCalculator"
-MS_PER_HOUR = 3_600_000
 
 Number = int | float
 
 
-class FixedScale(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["fixed"]
-    value: float = Field(gt=0, allow_inf_nan=False)
-
-
-class AttrScale(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["attr"]
-    path: AttrPath
-
-
-class FixedSlope(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["fixed"]
-    min: float = Field(ge=0, allow_inf_nan=False)
-    max: float = Field(allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> FixedSlope:
-        if not self.min < self.max:
-            raise ValueError("slope min must be less than max")
-        return self
-
-
-class AttrSlope(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["attr"]
-    path: AttrPath
-
-
 class CumulantRule(PointRule):
-    scale: Annotated[FixedScale | AttrScale, Field(discriminator="type")]
-    slope: Annotated[FixedSlope | AttrSlope, Field(discriminator="type")]
+    scale: Scale
+    slope: Slope
 
 
 class CumulantDecomposerConfig(BaseModel):
@@ -114,7 +77,7 @@ def _scale_of(spec: FixedScale | AttrScale) -> Callable[[Record], Number]:
 
     def scale(record: Record) -> Number:
         x = get(record)
-        return x if finite_number(x) and x > 0 else 1
+        return x if is_finite_number(x) and x > 0 else 1
 
     return scale
 
@@ -127,7 +90,7 @@ def _slope_of(spec: FixedSlope | AttrSlope) -> Callable[[Record], tuple[Number, 
 
     def slope(record: Record) -> tuple[Number, Number | None]:
         x = get(record)
-        return (0, x if finite_number(x) and x >= 0 else None)
+        return (0, x if is_finite_number(x) and x >= 0 else None)
 
     return slope
 
@@ -189,15 +152,13 @@ class CumulantDecomposer:
 def _interval(record: Record, last: dict[str, Any]) -> tuple[Number, int] | str:
     """(delta, dt in ms) from the attached last record, or why it cannot be computed."""
     value, last_value, last_time = record.value, last.get("value"), last.get("time")
-    if not finite_number(value):
+    if not is_finite_number(value):
         return f"value {value!r} of {record.pointId} is not a number"
-    if not finite_number(last_value):
+    if not is_finite_number(last_value):
         return f"the attached last record's value {last_value!r} is not a number"
     if type(last_time) is not int:
         return f"the attached last record's time {last_time!r} is not an epoch in ms"
     return value - last_value, record.time - last_time
 
 
-CUMULANT_DECOMPOSER = register_operator(
-    OperatorType("CumulantDecomposer", CumulantDecomposerConfig, CumulantDecomposer)
-)
+CUMULANT_DECOMPOSER = OperatorType("CumulantDecomposer", CumulantDecomposerConfig, CumulantDecomposer)

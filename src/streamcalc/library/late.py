@@ -22,8 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import Output, PointRule, RuleIndex, UniqueOutputs
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.point_rules import Output, PointRule, RuleIndex, UniqueOutputs
 from streamcalc.records import Record
 
 QUALITY_ON_TIME = 0
@@ -79,13 +78,11 @@ def latest_time_item(asset_id: str, point_id: str, state: LatestTime) -> dict[st
     return {"assetId": asset_id, "pointId": point_id, "time": state.time}
 
 
-LATE_POINT_TAGGER = register_operator(
-    OperatorType(
-        "LatePointTagger",
-        LatePointTaggerConfig,
-        LatePointTagger,
-        state_kind="timestamp",
-        state_type=LatestTime,
-        state_view=latest_time_item,
-    )
+LATE_POINT_TAGGER = OperatorType(
+    "LatePointTagger",
+    LatePointTaggerConfig,
+    LatePointTagger,
+    state_kind="timestamp",
+    state_type=LatestTime,
+    state_view=latest_time_item,
 )

@@ -27,8 +27,6 @@ before expiry).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -36,17 +34,24 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import Output, RuleIndex, check_rule_points, record_fields, with_attr
-from streamcalc.library.points import PointRef
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.attrs import MERGER_ATTR
+from streamcalc.library.common.durations import MS_PER_MINUTE
+from streamcalc.library.common.point_rules import (
+    Output,
+    RuleIndex,
+    check_rule_points,
+    record_fields,
+    with_attr,
+)
+from streamcalc.library.common.points import PointRef
+from streamcalc.library.common.record_paths import ID_FIELDS, getter
 from streamcalc.records import MAX_ID_LENGTH, Record
 
 MERGED_POINT = "__merged__"
 """The pointId part of a group's state key."""
-MERGER_ATTR = "latestRecordMerger"
-MS_PER_MINUTE = 60_000
-_RECORD_FIELDS = ("assetId", "orgId", "modelId", "modelIdPath", "pointId")
-_MERGED_BY = re.compile(r"^(assetId|orgId|modelId|modelIdPath|pointId|attr(\.[^.\s]+)+)$")
+GROUP_TAG_FIELDS = ("assetId", *(f for f in ID_FIELDS if f != "assetId"))
+"""The record fields `mergedBy` may name, the default first: a record's ids, strings on every record."""
+_MERGED_BY = rf"^({'|'.join(GROUP_TAG_FIELDS)}|attr(\.[^.\s]+)+)$"
 
 
 class MergerRule(BaseModel):
@@ -70,7 +75,7 @@ class LatestRecordMergerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: list[MergerRule] = Field(min_length=1)
-    mergedBy: str = Field(default="assetId", pattern=_MERGED_BY.pattern)
+    mergedBy: str = Field(default="assetId", pattern=_MERGED_BY)
     cacheExpireMinutes: int = Field(ge=1)
 
     @model_validator(mode="after")
@@ -89,23 +94,6 @@ class MergedGroup(msgspec.Struct, array_like=True, gc=False):
     assets: dict[str, dict[str, Record]]
 
 
-def tag_getter(merged_by: str) -> Callable[[Record], object]:
-    """The group-tag reader for a `mergedBy` (already validated by the config pattern)."""
-    if merged_by in _RECORD_FIELDS:
-        return lambda r: getattr(r, merged_by)
-    path = merged_by.split(".")[1:]
-
-    def from_attr(r: Record) -> object:
-        node: object = r.attr
-        for part in path:
-            if not isinstance(node, dict):
-                return None
-            node = node.get(part)
-        return node
-
-    return from_attr
-
-
 def _tag(raw: object) -> str | None:
     if type(raw) is str:
         tag = raw
@@ -122,7 +110,7 @@ class LatestRecordMerger:
             (r.inputPoint, Output(r.outputPoint) if r.isTrigger and r.outputPoint else None)
             for r in config.rules
         )
-        self._tag_of = tag_getter(config.mergedBy)
+        self._tag_of = getter(config.mergedBy)  # validated by the config pattern
         self._expire_ms = config.cacheExpireMinutes * MS_PER_MINUTE
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
@@ -186,18 +174,16 @@ def merged_group_item(asset_id: str, point_id: str, state: MergedGroup) -> dict[
     return item
 
 
-LATEST_RECORD_MERGER = register_operator(
-    OperatorType(
-        "LatestRecordMerger",
-        LatestRecordMergerConfig,
-        LatestRecordMerger,
-        state_kind="record",
-        state_type=MergedGroup,
-        state_view=merged_group_item,
-        across_assets=lambda c: (
-            None
-            if c.mergedBy == "assetId"
-            else f"mergedBy {c.mergedBy} merges the records of several assets into one group"
-        ),
-    )
+LATEST_RECORD_MERGER = OperatorType(
+    "LatestRecordMerger",
+    LatestRecordMergerConfig,
+    LatestRecordMerger,
+    state_kind="record",
+    state_type=MergedGroup,
+    state_view=merged_group_item,
+    across_assets=lambda c: (
+        None
+        if c.mergedBy == "assetId"
+        else f"mergedBy {c.mergedBy} merges the records of several assets into one group"
+    ),
 )

@@ -23,8 +23,7 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.points import PointRef, matches_model, split_ref
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.points import PointRef, matches_model, split_ref
 from streamcalc.records import Record
 
 _replace = msgspec.structs.replace
@@ -41,11 +40,6 @@ class NormalizerConfig(BaseModel):
         if self.type == "cal" and self.points is None:
             raise ValueError("points: the cal normalizer needs the points it keeps")
         return self
-
-
-def reads_origin(config: BaseModel) -> bool:
-    """Whether a stage with this config reads origin messages from its source."""
-    return isinstance(config, NormalizerConfig) and config.type == "origin"
 
 
 class Normalizer:
@@ -74,4 +68,6 @@ class Normalizer:
         return [_replace(r, attr={}) if r.attr else r for r in kept]
 
 
-NORMALIZER = register_operator(OperatorType("Normalizer", NormalizerConfig, Normalizer))
+NORMALIZER = OperatorType(
+    "Normalizer", NormalizerConfig, Normalizer, reads_origin=lambda c: c.type == "origin"
+)

@@ -1,6 +1,6 @@
 """RecordFilter: keep the records that match filter expressions, once per matching filter.
 
-Each filter is a condition in the expression language (library.expressions), e.g.
+Each filter is a condition in the expression language (library.expressions.syntax), e.g.
 `record.value > 10 && record.attr.site.type == 'pv'`. As in EnOS, a record matching k of the
 filters is emitted k times, in filter order, each copy with that filter's output applied; a
 record matching none is dropped. Stateless.
@@ -19,11 +19,10 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.expression_eval import compile_predicate
-from streamcalc.library.expressions import Expression
-from streamcalc.library.point_rules import Output
-from streamcalc.library.points import PointRef, matches_model
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.point_rules import Output
+from streamcalc.library.common.points import PointRef, matches_model
+from streamcalc.library.expressions.evaluation import compile_predicate
+from streamcalc.library.expressions.syntax import Expression
 from streamcalc.records import Record
 
 MAX_FILTERS = 100
@@ -79,4 +78,4 @@ class RecordFilter:
         return out
 
 
-RECORD_FILTER = register_operator(OperatorType("RecordFilter", RecordFilterConfig, RecordFilter))
+RECORD_FILTER = OperatorType("RecordFilter", RecordFilterConfig, RecordFilter)

@@ -1,10 +1,11 @@
-"""The operator registry: operator types by their EnOS stage name."""
+"""The operator registry: operator types by their EnOS stage name, the built-in ones first."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from streamcalc.library.base import OperatorType
+from streamcalc.library.builtin import BUILTIN_OPERATORS
 
 _REGISTRY: dict[str, OperatorType[Any]] = {}
 
@@ -17,30 +18,16 @@ def register_operator(op: OperatorType[Any]) -> OperatorType[Any]:
 
 
 def get_operator(name: str) -> OperatorType[Any] | None:
-    _load_builtins()
     return _REGISTRY.get(name)
 
 
 def operator_names() -> list[str]:
-    _load_builtins()
     return sorted(_REGISTRY)
 
 
-def _load_builtins() -> None:
-    # Imported for their register_operator() calls; late so the registry has no import cycle.
-    from streamcalc.library import (  # noqa: F401
-        appenders,
-        batch,
-        capture,
-        cumulant,
-        energy,
-        io,
-        late,
-        merger,
-        normalizer,
-        record_filter,
-        selector,
-        simplified_window,
-        taggers,
-        windows,
-    )
+def _register_builtins() -> None:
+    for op in BUILTIN_OPERATORS:
+        register_operator(op)
+
+
+_register_builtins()

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.points import PointRef, matches_model, split_ref
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.points import PointRef, matches_model, split_ref
 from streamcalc.records import Record
 
 
@@ -33,4 +32,4 @@ class PointSelector:
         return out
 
 
-POINT_SELECTOR = register_operator(OperatorType("PointSelector", PointSelectorConfig, PointSelector))
+POINT_SELECTOR = OperatorType("PointSelector", PointSelectorConfig, PointSelector)

@@ -7,39 +7,39 @@ failure names the stage and the field.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from streamcalc.library import OperatorType, get_operator
-from streamcalc.library.conditions import compile_condition
-from streamcalc.library.normalizer import reads_origin
-from streamcalc.pipeline.errors import PipelineError
+from streamcalc.library.common.record_paths import reader, split_path
+from streamcalc.library.expressions.conditions import compile_condition
+from streamcalc.pipeline.errors import PipelineError, from_validation
 from streamcalc.pipeline.model import OnRecordError, PipelineDef, StageDef
 from streamcalc.records import Record
 
 _INSTANCE_SUFFIX = re.compile(r"_\d+$")
 
 
-_RECORD_FIELDS = frozenset(Record.__struct_fields__)
-
-
 @dataclass(frozen=True)
 class StageSettings:
     """The settings every stage may declare (EnOS "General" tab), compiled."""
 
-    required: tuple[tuple[str, ...], ...] = ()
+    required: tuple[tuple[str, Callable[[Record], Any]], ...] = ()
+    """(path, its reader) of each field a record must have, non-null."""
     precondition: Callable[[Record], bool] | None = None
     on_error: OnRecordError = "TO_ERROR"
 
     def refusal(self, record: Record) -> str | None:
         """Why `record` may not enter the stage, or None."""
-        for path in self.required:
-            if _lookup(record, path) is None:
-                return f"required field {'.'.join(path)} is missing"
+        for path, get in self.required:
+            if get(record) is None:
+                return f"required field {path} is missing"
         if self.precondition is not None and not self.precondition(record):
             return "preconditions not met"
         return None
@@ -84,7 +84,7 @@ def parse_pipeline(doc: Mapping[str, Any] | PipelineDef) -> PipelineDef:
     try:
         return PipelineDef.model_validate(doc)
     except ValidationError as e:
-        raise _from_validation(e, doc) from e
+        raise from_validation(e, stages=doc.get("stages")) from e
 
 
 def build_graph(doc: Mapping[str, Any] | PipelineDef) -> StageGraph:
@@ -129,9 +129,10 @@ def _origin_sources(
     inputs: dict[str, list[str]], ops: dict[str, OperatorType[Any]], configs: dict[str, BaseModel]
 ) -> frozenset[str]:
     """The sources read by origin Normalizers; each must be read by those alone."""
-    origin = {up for name, ups in inputs.items() if reads_origin(configs[name]) for up in ups}
+    reading = {name for name in inputs if (reads := ops[name].reads_origin) and reads(configs[name])}
+    origin = {up for name in reading for up in inputs[name]}
     for name, ups in inputs.items():
-        if reads_origin(configs[name]):
+        if name in reading:
             if any(ops[up].role != "source" for up in ups):
                 raise PipelineError(
                     "an origin Normalizer reads origin messages straight from a source", name, "inputLanes"
@@ -163,9 +164,7 @@ def _validate_config(stage: StageDef, op: OperatorType[Any]) -> BaseModel:
     try:
         config: BaseModel = op.config.model_validate(stage.config)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in ("config", *first["loc"]))
-        raise PipelineError(first["msg"], stage.instanceName, loc) from e
+        raise from_validation(e, stage=stage.instanceName, within=["config"]) from e
     return config
 
 
@@ -177,24 +176,15 @@ def _settings(stage: StageDef, op: OperatorType[Any]) -> StageSettings:
             stage.instanceName,
             "requiredFields",
         )
-    paths = []
+    required = []
     for field in stage.requiredFields:
-        path = tuple(field.split("."))
-        if path[0] not in _RECORD_FIELDS or (len(path) > 1 and path[0] != "attr") or "" in path:
+        path = split_path(field)
+        if path is None:
             raise PipelineError(
                 f"{field!r} is not a record field or attr.<path>", stage.instanceName, "requiredFields"
             )
-        paths.append(path)
-    return StageSettings(tuple(paths), compile_condition(stage.preconditions), stage.onRecordError)
-
-
-def _lookup(record: Record, path: tuple[str, ...]) -> Any:
-    value: Any = getattr(record, path[0])
-    for part in path[1:]:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+        required.append((field, reader(path)))
+    return StageSettings(tuple(required), compile_condition(stage.preconditions), stage.onRecordError)
 
 
 def _wire(stages: list[StageDef]) -> dict[str, list[str]]:
@@ -237,33 +227,25 @@ def _check_role(name: str, op: OperatorType[Any], upstream: list[str], inputs: d
 
 
 def _topological(names: list[str], inputs: dict[str, list[str]]) -> list[str]:
+    """The stages in list order, except that each comes after its inputs: of the stages whose
+    inputs have run, the first listed runs next, so parallel branches run in list order."""
+    position = {name: i for i, name in enumerate(names)}
+    sorter = TopologicalSorter({name: inputs[name] for name in names})
+    try:
+        sorter.prepare()
+    except CycleError as e:
+        cycle: list[str] = e.args[1][:-1]  # each stage feeds the next, and the last the first
+        i = min(range(len(cycle)), key=lambda k: position[cycle[k]])
+        path = [*cycle[i:], *cycle[:i], cycle[i]]
+        raise PipelineError(
+            f"the stage graph has a cycle through this stage: {' -> '.join(path)}", cycle[i], "inputLanes"
+        ) from None
+    ready: list[int] = []
     order: list[str] = []
-    state: dict[str, int] = {}  # 1 = visiting, 2 = done
-
-    def visit(name: str) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            raise PipelineError("the stage graph has a cycle through this stage", name, "inputLanes")
-        state[name] = 1
-        for up in inputs[name]:
-            visit(up)
-        state[name] = 2
+    while sorter.is_active():
+        for name in sorter.get_ready():
+            heapq.heappush(ready, position[name])
+        name = names[heapq.heappop(ready)]
         order.append(name)
-
-    for name in names:
-        visit(name)
+        sorter.done(name)
     return order
-
-
-def _from_validation(e: ValidationError, doc: Mapping[str, Any]) -> PipelineError:
-    first = e.errors()[0]
-    loc = list(first["loc"])
-    stage = None
-    if len(loc) >= 2 and loc[0] == "stages" and isinstance(loc[1], int):
-        stages = doc.get("stages")
-        raw = stages[loc[1]] if isinstance(stages, list) and loc[1] < len(stages) else None
-        name = raw.get("instanceName") if isinstance(raw, dict) else None
-        stage = name if isinstance(name, str) else f"#{loc[1]}"
-        loc = loc[2:]
-    return PipelineError(first["msg"], stage, ".".join(str(x) for x in loc) or None)

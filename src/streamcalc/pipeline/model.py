@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamcalc.library.conditions import Condition
+from streamcalc.library.expressions.conditions import Condition
 
 OnRecordError = Literal["TO_ERROR", "DISCARD", "STOP_PIPELINE"]
 INSTANCE_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$"
@@ -24,7 +24,7 @@ class StageDef(BaseModel):
     requiredFields: list[str] = Field(default_factory=list)
     """Fields a record must have (non-null) to enter the stage: value, quality, dq, attr.a.b."""
     preconditions: Condition = "*"
-    """A record enters the stage only if this holds (library.conditions)."""
+    """A record enters the stage only if this holds (library.expressions.conditions)."""
     onRecordError: OnRecordError = "TO_ERROR"
     """What happens to a record the stage refuses: the error lane (default), dropped and
     counted, or the batch fails so the pipeline stops (RUN_ERROR once restarts give up)."""

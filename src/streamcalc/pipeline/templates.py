@@ -24,21 +24,18 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from streamcalc.library.cumulant import AttrScale, AttrSlope, FixedScale, FixedSlope
-from streamcalc.library.energy import Method, Threshold
-from streamcalc.library.io import TopicName
-from streamcalc.library.point_rules import UniqueOutputs, check_rule_points
-from streamcalc.library.points import PointRef
-from streamcalc.library.simplified_window import UNIT_MS, WindowUnit
-from streamcalc.library.taggers import Interval, parse_interval
-from streamcalc.library.windows import MAX_LATENCY_MINUTES
-from streamcalc.pipeline.errors import PipelineError
+from streamcalc.library.common.durations import MAX_LATENCY_MINUTES, MS_PER_DAY, UNIT_MS, WindowUnit
+from streamcalc.library.common.energy import Method, Scale, Slope
+from streamcalc.library.common.intervals import Interval, IntervalText, parse_interval
+from streamcalc.library.common.point_rules import UniqueOutputs, check_rule_points
+from streamcalc.library.common.points import PointRef
+from streamcalc.library.common.topics import TopicName
+from streamcalc.pipeline.errors import PipelineError, from_validation
 from streamcalc.pipeline.model import PipelineDef
 
 ORIGIN_TEMPLATE = 1
 """templateType of a native (operator) pipeline."""
 TIME_WINDOW_AGGREGATION, MULTI_POINT_MERGING, METER_READING, AVERAGE_POWER, INSTANT_POWER = 0, 2, 3, 4, 5
-DAY_MS = UNIT_MS["day"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,7 +54,7 @@ class _Topics(_Config):
 
 class WindowPolicy(_Config):
     inputPoint: PointRef
-    threshold: Threshold | None = None
+    threshold: IntervalText | None = None
     """Records whose value lies outside are dropped before aggregation."""
     interpolation: Literal["Ignore"] = "Ignore"
     """The only interpolation EnOS offers for this template: out-of-threshold data is dropped."""
@@ -89,7 +86,7 @@ class DetailOutput(_Config):
 
     @model_validator(mode="after")
     def _divides_a_day(self) -> DetailOutput:
-        if DAY_MS % (self.windowSize * UNIT_MS[self.windowUnit]):
+        if MS_PER_DAY % (self.windowSize * UNIT_MS[self.windowUnit]):
             raise ValueError(
                 "the interval must divide a day (e.g. 15 minute, 1 hour), so days hold whole intervals"
             )
@@ -116,13 +113,13 @@ class EnergyPolicy(_Config):
 
 
 class MeterPolicy(EnergyPolicy):
-    slopeThreshold: Annotated[FixedSlope | AttrSlope, Field(discriminator="type")]
+    slopeThreshold: Slope
     """Per hour, on the raw reading: an interval outside [min, max] is dropped."""
-    scale: Annotated[FixedScale | AttrScale, Field(discriminator="type")]
+    scale: Scale
 
 
 class PowerPolicy(EnergyPolicy):
-    threshold: Threshold | None = None
+    threshold: IntervalText | None = None
     interpolation: Literal["LastValue", "Ignore"] = "Ignore"
     """Out-of-threshold power: LastValue integrates across it with the last valid power, Ignore
     drops the intervals on both sides of it."""
@@ -185,7 +182,7 @@ def expand_template(doc: Mapping[str, Any]) -> PipelineDef:
         raise PipelineError("multi-point merging (templateType 2) is not supported", None, "templateType")
     if type(kind) is not int or kind not in _CONFIGS:
         raise PipelineError(f"expected 0, 1, 3, 4 or 5, got {kind!r}", None, "templateType")
-    envelope = _validated(TemplateDocument, doc, None)
+    envelope = _validated(TemplateDocument, doc)
     template = _validated(_CONFIGS[kind], envelope.template, "template")
     if isinstance(template, TimeWindowAggregationTemplate):
         stages = _time_window_stages(template)
@@ -200,13 +197,12 @@ def expand_template(doc: Mapping[str, Any]) -> PipelineDef:
     return PipelineDef.model_validate({**named, "stages": stages})
 
 
-def _validated(model: type[M], doc: Mapping[str, Any], where: str | None) -> M:
+def _validated(model: type[M], doc: Mapping[str, Any], *within: str) -> M:
+    """`doc` validated; an error names its field below `within`, where `doc` sits."""
     try:
         return model.model_validate(doc)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in (*([where] if where else []), *first["loc"]))
-        raise PipelineError(first["msg"], None, loc or None) from e
+        raise from_validation(e, within=within) from e
 
 
 class _Stages:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from streamcalc.keys import TopicPartition
-from streamcalc.library.io import ConsumerConfig
+from streamcalc.library.edh_kafka import ConsumerConfig
 from streamcalc.pipeline import PipelineError, StageGraph
 from streamcalc.records import Record
 

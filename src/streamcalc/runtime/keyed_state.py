@@ -9,6 +9,7 @@ then drops this cache with everything else (architecture invariant 4).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -37,6 +38,7 @@ class StageState:
         self._encode = msgspec.msgpack.Encoder().encode
         self._max_cached = max_cached_keys
         self._cache: dict[StateKey, Any] = {}  # None = known to have no state
+        self._view = MappingProxyType(self._cache)
         self._dirty: set[StateKey] = set()
 
     def load(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
@@ -47,10 +49,11 @@ class StageState:
         self._cache.update(changes)
         self._dirty.update(changes)
 
-    def edit(self, keys: Iterable[StateKey]) -> dict[StateKey, Any]:
-        """The cache itself as the working set, with `keys` loaded and already marked dirty."""
+    def edit(self, keys: Iterable[StateKey]) -> Mapping[StateKey, Any]:
+        """The cache itself as the working set, read-only, with `keys` loaded and already
+        marked dirty; a value is replaced through `save`, which marks its key dirty too."""
         self._dirty.update(self._fetch(keys))
-        return self._cache
+        return self._view
 
     def _fetch(self, keys: Iterable[StateKey]) -> set[StateKey] | frozenset[StateKey]:
         """`keys` as a set, each of them cached: the missing ones fetched in one multi-get."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamcalc.keys import TopicPartition
-from streamcalc.library.io import ConsumerConfig, ProducerConfig
+from streamcalc.library.edh_kafka import ConsumerConfig, ProducerConfig
 from streamcalc.log import Log, TopicConfig
 from streamcalc.pipeline import PipelineError, StageGraph
 from streamcalc.runtime.assignment import Assignment, check_shareable, producer_id

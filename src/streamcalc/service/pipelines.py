@@ -19,7 +19,7 @@ from streamcalc.backends import Backends, VolatileState
 from streamcalc.catalog import PipelineRecord
 from streamcalc.errors import StreamcalcError
 from streamcalc.library import OperatorType
-from streamcalc.library.io import ConsumerConfig
+from streamcalc.library.edh_kafka import ConsumerConfig
 from streamcalc.log import ResetTarget
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.pipeline.templates import is_template_document

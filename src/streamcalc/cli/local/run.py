@@ -14,7 +14,7 @@ from streamcalc.cli.inputs import read_object
 from streamcalc.cli.local.backends import AllowVolatileState, DataDir, LogUrl, StateUrl, open_backends
 from streamcalc.cli.output import console, err, fail
 from streamcalc.ids import check_pipeline_id
-from streamcalc.library.io import ConsumerConfig
+from streamcalc.library.edh_kafka import ConsumerConfig
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.runtime.options import MAX_WORKERS, RunnerOptions
 from streamcalc.runtime.supervisor import BackendsNotShared, Supervisor

@@ -1,4 +1,4 @@
-"""Evaluation of parsed Record Filter expressions (see expressions.py for the language).
+"""Evaluation of parsed Record Filter expressions (see `syntax` for the language).
 
 Compiled once per config into closures over a record. Evaluation never raises: a missing
 path is nil, and arithmetic or ordering on nil, incompatible values or a division by zero
@@ -12,7 +12,9 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeAlias
 
-from streamcalc.library.expressions import Const, Logic, Node, Path, Unary, parse, parse_condition
+from streamcalc.library.common.record_paths import reader
+from streamcalc.library.common.values import equal, is_number, is_scalar, orderable
+from streamcalc.library.expressions.syntax import Const, Logic, Node, Path, Unary, parse, parse_condition
 from streamcalc.records import Record
 
 
@@ -56,24 +58,10 @@ def compile_expression(text: str) -> Callable[[Record], Any]:
     return evaluate
 
 
-def _is_number(x: object) -> bool:
-    return type(x) is int or type(x) is float
-
-
-def _kind_of(x: object) -> str:
-    t = type(x)
-    if t is int or t is float:
-        return "number"
-    return t.__name__
-
-
 def _equal(a: object, b: object) -> bool:
-    kind = _kind_of(a)
-    if kind != _kind_of(b):
-        return False
-    if kind not in ("number", "str", "bool", "NoneType"):
+    if type(a) is type(b) and not is_scalar(a):  # two lists or two maps
         raise _Undefined
-    return a == b
+    return equal(a, b)
 
 
 def _not_equal(a: object, b: object) -> bool:
@@ -82,7 +70,7 @@ def _not_equal(a: object, b: object) -> bool:
 
 def _arithmetic(fn: Callable[[Any, Any], Any], strings: bool = False) -> Callable[[Any, Any], Any]:
     def apply(a: Any, b: Any) -> Any:
-        if _is_number(a) and _is_number(b):
+        if is_number(a) and is_number(b):
             try:
                 return fn(a, b)
             except (ZeroDivisionError, OverflowError):
@@ -96,7 +84,7 @@ def _arithmetic(fn: Callable[[Any, Any], Any], strings: bool = False) -> Callabl
 
 def _ordering(fn: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def apply(a: Any, b: Any) -> bool:
-        if (_is_number(a) and _is_number(b)) or (type(a) is str and type(b) is str):
+        if orderable(a, b):
             return fn(a, b)
         raise _Undefined
 
@@ -123,34 +111,12 @@ def _compile(node: Node) -> Evaluator:
         value = node.value
         return lambda record: value
     if isinstance(node, Path):
-        return _compile_path(node.segments)
+        return reader(node.segments)
     if isinstance(node, Unary):
         return _compile_unary(node.op, _compile(node.operand))
     if isinstance(node, Logic):
         return _compile_logic(node.op, [_compile(t) for t in node.terms])
     return _compile_chain(_compile(node.first), [(_BINARY[op], _compile(n)) for op, n in node.steps])
-
-
-def _compile_path(segments: tuple[str | int, ...]) -> Evaluator:
-    get = operator.attrgetter(str(segments[0]))
-    rest = segments[1:]
-    if not rest:
-        return get
-
-    def walk(record: Record) -> Any:
-        value: Any = record.attr
-        for seg in rest:
-            if type(seg) is int:
-                if not isinstance(value, list | tuple) or seg >= len(value):
-                    return None
-                value = value[seg]
-            elif isinstance(value, dict):
-                value = value.get(seg)
-            else:
-                return None
-        return value
-
-    return walk
 
 
 def _compile_unary(op: str, run: Evaluator) -> Evaluator:
@@ -166,7 +132,7 @@ def _compile_unary(op: str, run: Evaluator) -> Evaluator:
 
     def minus(record: Record) -> Any:
         v = run(record)
-        if not _is_number(v):
+        if not is_number(v):
             raise _Undefined
         return -v
 

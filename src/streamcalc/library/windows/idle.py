@@ -9,11 +9,12 @@ function of state and batch alone, and a re-run batch closes the same keys.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import KeyedState
-from streamcalc.library.window_state import WindowKeyState
+from streamcalc.library.windows.panes import WindowKeyState
 from streamcalc.records import Record
 
 
@@ -50,7 +51,7 @@ class ArrivalIndex:
         return idle
 
     def arrived(
-        self, last: dict[StateKey, Record], working: dict[StateKey, WindowKeyState | None], now_ms: int
+        self, last: dict[StateKey, Record], working: Mapping[StateKey, WindowKeyState | None], now_ms: int
     ) -> None:
         """Note a batch's keys (`last`: each key's last record in it) in their states and here."""
         arrival = self._arrival

@@ -6,15 +6,12 @@ topic itself, so reads, writes, state and offsets can commit as one exactly-once
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from streamcalc.library.base import OperatorType
-from streamcalc.library.registry import register_operator
-from streamcalc.log import check_topic_name
-
-TopicName = Annotated[str, AfterValidator(check_topic_name)]
+from streamcalc.library.common.topics import TopicName
 
 
 class ConsumerConfig(BaseModel):
@@ -36,7 +33,5 @@ class ProducerConfig(BaseModel):
     kafkaConfig: dict[str, str] = Field(default_factory=dict)
 
 
-EDH_KAFKA_CONSUMER = register_operator(OperatorType("EDHKafkaConsumer", ConsumerConfig, None, role="source"))
-EDH_KAFKA_PRODUCER = register_operator(
-    OperatorType("EDHKafkaProducer", ProducerConfig, None, role="destination")
-)
+EDH_KAFKA_CONSUMER = OperatorType("EDHKafkaConsumer", ConsumerConfig, None, role="source")
+EDH_KAFKA_PRODUCER = OperatorType("EDHKafkaProducer", ProducerConfig, None, role="destination")

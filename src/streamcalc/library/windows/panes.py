@@ -5,7 +5,7 @@ State is kept in panes, not windows: a pane holds the partial aggregates of one 
 emitted or shown. A record then updates one pane instead of size/slide windows, and for a
 fixed rule a pane is the window. A window exists once one of its panes has a record:
 liveness only shrinks, so every record in the panes of a live window arrived while it was
-live. `window_engine` runs batches over this state.
+live. `engine` runs batches over this state.
 """
 
 from __future__ import annotations

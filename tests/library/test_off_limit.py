@@ -12,7 +12,8 @@ from library_support import BASE_MS, PipelineRun, pipeline, rec
 from pydantic import ValidationError
 from stateless_support import run_stateless
 
-from streamcalc.library.taggers import OFF_LIMIT_TAGGER, Interval, OffLimitTaggerConfig, parse_interval
+from streamcalc.library.common.intervals import Interval, parse_interval
+from streamcalc.library.off_limit import OFF_LIMIT_TAGGER, OffLimitTaggerConfig
 from streamcalc.records import Record
 
 T = BASE_MS

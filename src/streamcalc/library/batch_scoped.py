@@ -32,13 +32,12 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.point_rules import record_fields, with_attr
-from streamcalc.library.points import PointRef, matches_model, split_ref
-from streamcalc.library.record_paths import FieldPath, getter
-from streamcalc.library.registry import register_operator
+from streamcalc.library.common.attrs import BATCH_MERGER_ATTR
+from streamcalc.library.common.point_rules import record_fields, with_attr
+from streamcalc.library.common.points import PointRef, matches_model, split_ref
+from streamcalc.library.common.record_paths import FieldPath, getter
 from streamcalc.records import Record
 
-BATCH_MERGER_ATTR = "crossBatch"
 _KEY_SEPARATOR = "::"
 _replace = msgspec.structs.replace
 _json = msgspec.json.Encoder(order="sorted")
@@ -115,6 +114,6 @@ class BatchMerger:
         )
 
 
-RECORD_SORTER_BY_TIME = register_operator(OperatorType("RecordSorterByTime", EmptyConfig, RecordSorterByTime))
-BATCH_MERGER = register_operator(OperatorType("BatchMerger", BatchMergerConfig, BatchMerger))
-TRASH = register_operator(OperatorType("Trash", EmptyConfig, Trash))
+RECORD_SORTER_BY_TIME = OperatorType("RecordSorterByTime", EmptyConfig, RecordSorterByTime)
+BATCH_MERGER = OperatorType("BatchMerger", BatchMergerConfig, BatchMerger)
+TRASH = OperatorType("Trash", EmptyConfig, Trash)

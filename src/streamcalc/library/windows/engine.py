@@ -8,25 +8,26 @@ while event time < end, *fired* once event time >= end (the `onTime` output) and
 once event time >= end + L, when it leaves the state. A record is added to each of its windows
 that has not expired; a fired window it updates is re-emitted at once (`late`). A record
 none of whose windows is left goes to the error lane. The only processing time read is the
-batch's `ctx.now_ms`, under an idle timeout (`window_idle`). The state, kept in panes, is
-`window_state`'s.
+batch's `ctx.now_ms`, under an idle timeout (`idle`). The state, kept in panes, is in
+`panes`.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
 
 from streamcalc.keys import StateKey
 from streamcalc.library.base import KeyedState, StageContext
-from streamcalc.library.point_rules import RuleIndex, StateKeys
-from streamcalc.library.points import split_ref
-from streamcalc.library.window_idle import ArrivalIndex
-from streamcalc.library.window_state import (
+from streamcalc.library.common.attrs import WINDOW_ATTR
+from streamcalc.library.common.point_rules import RuleIndex, StateKeys
+from streamcalc.library.common.points import split_ref
+from streamcalc.library.windows.idle import ArrivalIndex
+from streamcalc.library.windows.panes import (
     PANE_START,
     SUMMARIES,
     Number,
@@ -41,14 +42,20 @@ _replace = msgspec.structs.replace
 
 
 class RuleSpec:
-    """A validated rule in the shape the hot loop wants."""
+    """A validated rule in the shape the hot loop wants.
+
+    Its `output` is the rule's output point as a string object of its own, the token by which
+    `process` knows a state aligned to this very rule without comparing it: only `_align` and
+    `empty` put that object into a state entry, and they give the entry this rule's aggregator,
+    size and slide. Nothing else can hold the object: a state read from the store has strings
+    the decoder made, and every other spec, of this engine or of one built for other rules
+    with an equal output point, made its own copy (`_own_copy`).
+    """
 
     __slots__ = ("aggregator", "attrs", "lead", "model_id", "output", "point_id", "size", "slide", "summary")
 
     def __init__(self, output_point: str, aggregator: str, size_ms: int, slide_ms: int) -> None:
-        # A private copy: a state's `output` that *is* this object was aligned to this very rule
-        # (another instance may hold an equal string with another aggregator or size).
-        self.output = output_point.encode().decode()
+        self.output = _own_copy(output_point)
         self.model_id, self.point_id = split_ref(output_point)
         self.aggregator = aggregator
         self.summary = SUMMARIES[aggregator]
@@ -82,7 +89,7 @@ class RuleSpec:
 
 
 class WindowEngine:
-    """Runs one batch: one live working set of state (`edit`), records in arrival order."""
+    """Runs one batch: one working set of state (`edit`), records in arrival order."""
 
     def __init__(
         self,
@@ -108,9 +115,10 @@ class WindowEngine:
         interned state keys (`StateKeys`), and inlined per rule of a record: fire the windows
         event time passed and expire (`_advance`), add the record to its pane (re-emitting the
         fired windows it changes, `late`), then the early outputs the trigger asks for. A key's
-        state is checked against its rules by identity, or aligned once per key and batch under
-        several rules. Under an idle timeout the keys idle at the batch's processing time close
-        first."""
+        state is known aligned to a single rule by its entry's `output` token (see RuleSpec),
+        else aligned: under several rules once per key and batch, `aligned` noting the index's
+        rule list it was aligned to (a list the index never changes). Under an idle timeout the
+        keys idle at the batch's processing time close first."""
         out: list[Record] = []
         idle = self._idle
         if idle is not None:
@@ -119,7 +127,8 @@ class WindowEngine:
         if not records:
             return out
         keys = self._keys.of(records)
-        working: dict[StateKey, WindowKeyState | None] = ctx.state.edit(keys)
+        working: Mapping[StateKey, WindowKeyState | None] = ctx.state.edit(keys)
+        save = ctx.state.save
         latency, every, by_output, early_data = self._latency, self._every, self._by_output, self._early_data
         several = len(by_output) > 1
         isfinite = math.isfinite
@@ -127,7 +136,8 @@ class WindowEngine:
         last: dict[StateKey, Record] = {}  # each key's last record, kept under an idle timeout
         for record, specs, key in zip(records, specs_of, keys, strict=True):
             value = record.value
-            if not ((type(value) is float and isfinite(value)) or type(value) is int):  # not bool
+            # values.is_finite_number, inlined: a call per record costs this loop a few per cent
+            if not ((type(value) is float and isfinite(value)) or type(value) is int):
                 ctx.reject(record, f"value {value!r} of {record.pointId} is not a finite number")
                 continue
             if idle is not None:
@@ -138,7 +148,10 @@ class WindowEngine:
             if (state is None or several or state.rules[0].output is not specs[0].output) and (
                 aligned.get(key) is not specs
             ):
-                state = working[key] = _aligned(state, specs, latency)
+                if state is None:
+                    state = WindowKeyState(-1, latency, [])
+                    save({key: state})
+                _align(state, specs, latency)
                 aligned[key] = specs
             assert state is not None
             old = state.event_time
@@ -305,7 +318,7 @@ def _emit_windows(
                     value=value,
                     quality=None,
                     dq=None,
-                    attr={"windowAggregator": wa},
+                    attr={WINDOW_ATTR: wa},
                 )
             )
             s += slide
@@ -353,12 +366,18 @@ def _emit_late(
         s += slide
 
 
-def _aligned(state: WindowKeyState | None, rules: list[RuleSpec], latency: int) -> WindowKeyState:
-    """The key's state with one entry per rule in rule order; entries of rules that changed
+def _own_copy(text: str) -> str:
+    """A string equal to `text` that no other object is: CPython decodes a fresh object for
+    every string of two characters or more (it shares only the empty and one-character ones)."""
+    if len(text) < 2:
+        raise ValueError(f"an output point of two characters or more, not {text!r}")
+    return text.encode().decode()
+
+
+def _align(state: WindowKeyState, rules: list[RuleSpec], latency: int) -> None:
+    """Give the key's state one entry per rule in rule order; entries of rules that changed
     since the state was written (another pipeline version) start empty. Each entry's `output`
-    is then its rule's own object, by which `process` knows an aligned state."""
-    if state is None:
-        return WindowKeyState(-1, latency, [r.empty() for r in rules])
+    is then its rule's token (see RuleSpec), by which `process` knows an aligned state."""
     state.lateness = latency
     kept = {rp.output: rp for rp in state.rules}
     fresh = []
@@ -369,4 +388,3 @@ def _aligned(state: WindowKeyState | None, rules: list[RuleSpec], latency: int) 
         rp.output = r.output
         fresh.append(rp)
     state.rules = fresh
-    return state

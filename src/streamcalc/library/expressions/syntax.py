@@ -6,7 +6,7 @@ objects: a hand-written tokenizer and Pratt parser build an AST of five node typ
 for obvious type errors, then compiled once into closures over a `Record`. Paths read only
 record fields and, below `attr`, dict keys and list indexes.
 
-Evaluation (expression_eval.py) never raises. A missing path is nil; arithmetic or ordering
+Evaluation (`evaluation`) never raises. A missing path is nil; arithmetic or ordering
 on nil or on values of the wrong types, division by zero and overflow make the whole
 condition false for that record (internally an `_Undefined` signal, like SQL's unknown but
 absorbing). Text that cannot be parsed raises `ExpressionError` with a 1-based column and
@@ -23,6 +23,7 @@ from typing import Annotated, Literal, TypeAlias
 from pydantic import AfterValidator
 
 from streamcalc.errors import StreamcalcError
+from streamcalc.library.common.record_paths import ATTR, FIELD_KINDS, RECORD_FIELDS
 
 MAX_EXPRESSION_LENGTH = 4096
 """Characters."""
@@ -33,18 +34,6 @@ Kind: TypeAlias = Literal["boolean", "number", "string", "nil", "any"]
 """What the checker knows of a node's value before evaluation; `any` for most paths."""
 Scalar: TypeAlias = bool | int | float | str | None
 
-RECORD_FIELDS: dict[str, Kind] = {
-    "orgId": "string",
-    "modelId": "string",
-    "modelIdPath": "string",
-    "assetId": "string",
-    "pointId": "string",
-    "time": "number",
-    "value": "any",
-    "quality": "any",
-    "dq": "any",
-    "attr": "any",
-}
 _NAMES: dict[str, Scalar] = {"true": True, "false": False, "nil": None, "null": None}
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
 _TWO_CHAR_OPS = frozenset({"==", "!=", "<=", ">=", "&&", "||"})
@@ -370,13 +359,13 @@ def _checked_path(column: int, segments: list[str | int], columns: list[int]) ->
     if not segments:
         raise ExpressionError(column, "expected '.' and a field name after record")
     first = segments[0]
-    if not isinstance(first, str) or first not in RECORD_FIELDS:
+    if not isinstance(first, str) or first not in FIELD_KINDS:
         raise ExpressionError(
             columns[0], f"record has no field {first!r}; expected one of {', '.join(RECORD_FIELDS)}"
         )
-    if len(segments) > 1 and first != "attr":
+    if len(segments) > 1 and first != ATTR:
         raise ExpressionError(columns[1], f"record.{first} has no sub-fields; only record.attr has")
-    return Path(tuple(segments), column, RECORD_FIELDS[first])
+    return Path(tuple(segments), column, FIELD_KINDS[first])
 
 
 def _node_depth(column: int, *children: Node) -> int:

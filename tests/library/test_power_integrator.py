@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from stateless_support import run_stateless
 
 from streamcalc.library.appenders import LAST_CHANGED_RECORD_APPENDER, LAST_RECORD_APPENDER
-from streamcalc.library.energy import POWER_ATTR, POWER_INTEGRATOR, PowerIntegratorConfig
+from streamcalc.library.common.attrs import POWER_ATTR
+from streamcalc.library.power_integrator import POWER_INTEGRATOR, PowerIntegratorConfig
 from streamcalc.records import Record
 
 T = BASE_MS

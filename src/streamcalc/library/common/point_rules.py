@@ -8,15 +8,14 @@ record without validation.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
-from typing import Any, Generic, TypeGuard, TypeVar
+from collections.abc import Iterable
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from streamcalc.keys import StateKey
-from streamcalc.library.points import PointRef, matches_model, split_ref
+from streamcalc.library.common.points import PointRef, matches_model, split_ref
 from streamcalc.records import Record
 
 R = TypeVar("R")
@@ -188,11 +187,3 @@ def with_attr(record: Record, key: str, value: Any) -> dict[str, Any]:
     attr = dict(record.attr)
     attr[key] = value
     return attr
-
-
-def finite_number(x: object) -> TypeGuard[int | float]:
-    """An int or a finite float (bools, strings and NaN/inf are not measurements to compute with)."""
-    return type(x) is int or (type(x) is float and math.isfinite(x))
-
-
-Match = Callable[[Record], bool]

@@ -13,15 +13,15 @@ from library_support import BASE_MS, IN, OUT, PipelineRun, pipeline, rec
 from pydantic import ValidationError
 from stateless_support import run_stateless
 
-from streamcalc.library.batch import (
+from streamcalc.library.batch_scoped import (
     BATCH_MERGER,
-    BATCH_MERGER_ATTR,
     RECORD_SORTER_BY_TIME,
     TRASH,
     BatchMergerConfig,
     EmptyConfig,
 )
-from streamcalc.library.point_rules import record_fields
+from streamcalc.library.common.attrs import BATCH_MERGER_ATTR
+from streamcalc.library.common.point_rules import record_fields
 from streamcalc.pipeline import PipelineError, build_graph
 from streamcalc.records import Record
 

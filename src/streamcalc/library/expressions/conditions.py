@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from streamcalc.library.common.record_paths import getter
+from streamcalc.library.common.values import equal, is_number
 from streamcalc.records import Record
 
 CompareOp = Literal["==", "!=", ">", ">=", "<", "<="]
@@ -45,27 +47,17 @@ class Comparison(BaseModel):
 Condition = Literal["*"] | Comparison | list[Comparison]
 
 
-def _is_number(x: object) -> bool:
-    return (type(x) is int) or (type(x) is float)
-
-
-def _equal(a: object, b: object) -> bool:
-    if (type(a) is bool) != (type(b) is bool):
-        return False
-    return a == b
-
-
 def _compile_comparison(c: Comparison) -> Callable[[Record], bool]:
-    get = operator.attrgetter(c.field)
+    get = getter(c.field)
     want = c.value
     if c.op == "==":
-        return lambda r: _equal(get(r), want)
+        return lambda r: equal(get(r), want)
     if c.op == "!=":
-        return lambda r: not _equal(get(r), want)
+        return lambda r: not equal(get(r), want)
     test = _ORDERING[c.op]
     if isinstance(want, str):
         return lambda r: type(v := get(r)) is str and test(v, want)
-    return lambda r: _is_number(v := get(r)) and test(v, want)
+    return lambda r: is_number(v := get(r)) and test(v, want)
 
 
 def compile_condition(condition: Condition) -> Callable[[Record], bool] | None:

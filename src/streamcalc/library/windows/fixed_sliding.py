@@ -37,17 +37,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamcalc.library.base import KeyedState, OperatorType, StageContext
-from streamcalc.library.point_rules import UniqueOutputs, check_rule_points
-from streamcalc.library.points import PointRef
-from streamcalc.library.registry import register_operator
-from streamcalc.library.simplified_window import UNIT_MS, WindowUnit
-from streamcalc.library.window_engine import RuleSpec, WindowEngine
-from streamcalc.library.window_state import Aggregator, WindowKeyState, state_item
+from streamcalc.library.common.durations import MAX_LATENCY_MINUTES, MS_PER_MINUTE, UNIT_MS, WindowUnit
+from streamcalc.library.common.point_rules import UniqueOutputs, check_rule_points
+from streamcalc.library.common.points import PointRef
+from streamcalc.library.windows.engine import RuleSpec, WindowEngine
+from streamcalc.library.windows.panes import Aggregator, WindowKeyState, state_item
 from streamcalc.records import Record
 
-MAX_LATENCY_MINUTES = 60
 MAX_IDLE_MINUTES = 7 * 24 * 60
-_MINUTE_MS = 60_000
 
 
 class DataTrigger(BaseModel):
@@ -130,10 +127,10 @@ class WindowAggregator:
                 (r.inputPoint, RuleSpec(r.outputPoint, r.aggregator, r.window_ms, r.slide_ms))
                 for r in config.rules
             ],
-            latency_ms=config.latencyMinutes * _MINUTE_MS,
+            latency_ms=config.latencyMinutes * MS_PER_MINUTE,
             early=None if trigger is None else trigger.type,
-            early_every_ms=trigger.minutes * _MINUTE_MS if isinstance(trigger, FrequencyTrigger) else 0,
-            idle_ms=(config.idleTimeoutMinutes or 0) * _MINUTE_MS,
+            early_every_ms=trigger.minutes * MS_PER_MINUTE if isinstance(trigger, FrequencyTrigger) else 0,
+            idle_ms=(config.idleTimeoutMinutes or 0) * MS_PER_MINUTE,
         )
 
     def process(self, batch: list[Record], ctx: StageContext) -> list[Record]:
@@ -144,25 +141,21 @@ class WindowAggregator:
         return self._engine.due(now_ms, state)
 
 
-FIXED_TIME_WINDOW_AGGREGATOR = register_operator(
-    OperatorType(
-        "FixedTimeWindowAggregator",
-        FixedWindowConfig,
-        WindowAggregator,
-        state_kind="window",
-        state_type=WindowKeyState,
-        state_version=2,  # 2: panes instead of windows
-        state_view=state_item,
-    )
+FIXED_TIME_WINDOW_AGGREGATOR = OperatorType(
+    "FixedTimeWindowAggregator",
+    FixedWindowConfig,
+    WindowAggregator,
+    state_kind="window",
+    state_type=WindowKeyState,
+    state_version=2,  # 2: panes instead of windows
+    state_view=state_item,
 )
-SLIDING_TIME_WINDOW_AGGREGATOR = register_operator(
-    OperatorType(
-        "SlidingTimeWindowAggregator",
-        SlidingWindowConfig,
-        WindowAggregator,
-        state_kind="window",
-        state_type=WindowKeyState,
-        state_version=2,  # 2: panes instead of windows
-        state_view=state_item,
-    )
+SLIDING_TIME_WINDOW_AGGREGATOR = OperatorType(
+    "SlidingTimeWindowAggregator",
+    SlidingWindowConfig,
+    WindowAggregator,
+    state_kind="window",
+    state_type=WindowKeyState,
+    state_version=2,  # 2: panes instead of windows
+    state_view=state_item,
 )

@@ -26,41 +26,29 @@ previousValue, previousTime, hours}`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from streamcalc.library.appenders import LAST_RECORD_ATTR
 from streamcalc.library.base import OperatorType, StageContext
-from streamcalc.library.cumulant import MS_PER_HOUR
-from streamcalc.library.point_rules import (
+from streamcalc.library.common.attrs import LAST_RECORD_ATTR, POWER_ATTR
+from streamcalc.library.common.durations import MS_PER_HOUR
+from streamcalc.library.common.energy import Method
+from streamcalc.library.common.intervals import IntervalText, parse_interval
+from streamcalc.library.common.point_rules import (
     Output,
     PointRule,
     RuleIndex,
     UniqueOutputs,
-    finite_number,
     with_attr,
 )
-from streamcalc.library.registry import register_operator
-from streamcalc.library.taggers import parse_interval
+from streamcalc.library.common.values import is_finite_number
 from streamcalc.records import Record
-
-POWER_ATTR = "powerIntegrator"
-Method = Literal["instant", "average"]
-
-
-def _check_interval(text: str) -> str:
-    parse_interval(text)
-    return text
-
-
-Threshold = Annotated[str, AfterValidator(_check_interval)]
-"""An interval such as `[0,100)` or `(-inf,5]`, as OffLimitTagger writes it."""
 
 
 class PowerRule(PointRule):
     method: Method
-    threshold: Threshold | None = None
+    threshold: IntervalText | None = None
 
 
 class PowerIntegratorConfig(BaseModel):
@@ -89,14 +77,14 @@ class PowerIntegrator:
         out: list[Record] = []
         for record, rules in self._index.matched(batch):
             power = record.value
-            if not finite_number(power):
+            if not is_finite_number(power):
                 ctx.reject(record, f"power {power!r} of {record.pointId} is not a finite number")
                 continue
             previous = record.attr.get(LAST_RECORD_ATTR)
             if not isinstance(previous, dict):
                 continue
             p1, t1 = previous.get("value"), previous.get("time")
-            if not finite_number(p1) or type(t1) is not int or record.time <= t1:
+            if not is_finite_number(p1) or type(t1) is not int or record.time <= t1:
                 continue
             hours = (record.time - t1) / MS_PER_HOUR
             for rule in rules:
@@ -109,4 +97,4 @@ class PowerIntegrator:
         return out
 
 
-POWER_INTEGRATOR = register_operator(OperatorType("PowerIntegrator", PowerIntegratorConfig, PowerIntegrator))
+POWER_INTEGRATOR = OperatorType("PowerIntegrator", PowerIntegratorConfig, PowerIntegrator)
