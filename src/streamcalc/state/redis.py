@@ -317,9 +317,8 @@ class RedisStateBackend:
     def __init__(self, url: str, *, retries: int = RETRIES) -> None:
         with _client(url, Retry(NoBackoff(), 0)) as first_contact:
             first_contact.ping()  # a wrong address or password fails at start, at once
-        self._client = _client(
-            url, Retry(ExponentialWithJitterBackoff(cap=BACKOFF_CAP_S, base=0.05), retries)
-        )
+        backoff = ExponentialWithJitterBackoff(cap=BACKOFF_CAP_S, base=0.05)
+        self._client = _client(url, Retry(backoff, retries, supported_errors=(redis.ConnectionError,)))
         self._lock = threading.Lock()
         self._stores: dict[str, RedisStateStore] = {}
 
