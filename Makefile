@@ -39,13 +39,16 @@ run: $(VENV)/.runtime
 	@$(DEMO) $(BIN)/streamcalc serve --host 127.0.0.1 --port 8080 --data-dir $(DATA_DIR)
 
 test: $(VENV)/.dev
+	.ci/ensure-servers
 	$(BIN)/python -m pytest -q
 
 # streamcalc alone, a few minutes; bench-peers adds PyFlink, full-size W2 and W3 and the W1 scaling grid.
 bench: $(VENV)/.bench
+	.ci/ensure-servers
 	$(BIN)/python -m bench
 
 bench-peers: $(VENV)/.bench $(PEER_VENV)/.installed
+	.ci/ensure-servers
 	$(BIN)/python -m bench --peers
 
 openapi: $(VENV)/.dev

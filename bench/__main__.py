@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import api, core, operators, pause, scaling, w2, w3
+from bench import api, core, operators, pause, redis_state, scaling, w2, w3
 from bench.core import RESULTS
 from bench.table import Row, publish
 
@@ -27,6 +27,7 @@ def main() -> None:
     rows += w3.run(full=args.peers)
     rows += operators.run()
     rows += api.run()
+    rows += redis_state.run()
     rows += pause.run()
     if args.peers:
         rows += scaling.run()

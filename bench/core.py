@@ -75,9 +75,11 @@ def run_worker(
     topics: tuple[str, str],
     keys: int,
     workers: int = 1,
+    state: str = "lmdb",
 ) -> dict[str, Any]:
-    """Run `definition` in `workers` worker processes until they have committed all of the
-    input topic, timed from the spawn; then measure them and digest the outputs. The steady
+    """Run `definition` in `workers` worker processes on `state` (a URL) until they have
+    committed all of the input topic, timed from the spawn; then measure them and digest the
+    outputs. The steady
     rate counts from the first commit (None if that commit covered everything). Peak RSS
     (summed over the workers) counts the pages of the memory-mapped log and state files each
     touched; the anonymous part (sampled every ~50 ms) is their own memory."""
@@ -86,10 +88,9 @@ def run_worker(
     partitions = range(log_.ensure_topic(TopicConfig(topic_in)).partitions)
     records = sum(log_.end_offset(topic_in, p) for p in partitions)
     log_.close()
-    write_spec(
-        data_dir, pipeline_id, definition, RunnerOptions(workers=workers), Backends.resolve(data_dir).urls
-    )
-    store = open_pipeline_state(data_dir, pipeline_id)
+    backends = Backends.resolve(data_dir, state=state)
+    write_spec(data_dir, pipeline_id, definition, RunnerOptions(workers=workers), backends.urls)
+    store = backends.state.store(pipeline_id)
     commits: list[tuple[float, int]] = []
     peak_anon_kb = polls = 0
     started = time.perf_counter()
@@ -117,10 +118,11 @@ def run_worker(
             w.terminate()
         for w in procs:
             w.wait()
-        store.close()
+        backends.close()
     first_time, first_done = next(((t, n) for t, n in commits if n > 0), (finished, records))
     digest = workloads.Digest.of(workloads.log_messages(data_dir, topic_out))
-    state_bytes = sum(f.stat().st_size for f in (data_dir / "state" / pipeline_id).iterdir())
+    lmdb_dir = data_dir / "state" / pipeline_id
+    state_bytes = sum(f.stat().st_size for f in lmdb_dir.iterdir()) if lmdb_dir.is_dir() else None
     return {
         "records": records,
         "keys": keys,
@@ -134,7 +136,7 @@ def run_worker(
         else None,
         "worker_peak_rss_mb": peak_rss_kb / 1024,
         "worker_peak_anon_rss_mb": peak_anon_kb / 1024,
-        "state_file_bytes_per_key": state_bytes / keys,
+        "state_file_bytes_per_key": None if state_bytes is None else state_bytes / keys,
     }
 
 

@@ -1,8 +1,9 @@
-"""Shared fixtures: a manual clock, SQLite catalogs on tmp files, and helper Python processes for
-the cross-process tests of the embedded backends."""
+"""Shared fixtures: a manual clock, SQLite catalogs on tmp files, helper Python processes for
+the cross-process tests of the embedded backends, and a redis-server for the Redis backend."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
+from redis_server import RedisServer
 from streamcalc.catalog.sqlite import SqliteCatalog
 from streamcalc.clock import ManualClock
 
@@ -77,3 +80,23 @@ def catalog_factory(tmp_path: Path, manual_clock: ManualClock) -> Iterator[Calla
     yield make
     for catalog in opened:
         catalog.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session (AOF, appendfsync always), stopped at the end."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty Redis database: STREAMCALC_TEST_REDIS when set (a server of your own, whose
+    database is flushed), else the session's private redis-server."""
+    url = os.environ.get("STREAMCALC_TEST_REDIS") or request.getfixturevalue("redis_server").url(1)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()

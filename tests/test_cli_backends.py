@@ -127,7 +127,12 @@ def test_serve_opens_the_backends_that_flags_and_variables_name(tmp_path: Path) 
 
 BAD_CHOICES = [
     (["--log", "kafka://broker:9092"], {}, "--log 'kafka://broker:9092': unknown backend 'kafka'"),
-    ([], {"STREAMCALC_STATE": "redis://cache"}, "--state 'redis://cache': unknown backend 'redis'"),
+    (
+        [],
+        {"STREAMCALC_STATE": "cassandra://cache"},
+        "--state 'cassandra://cache': unknown backend 'cassandra'",
+    ),
+    (["--state", "redis://:pw@127.0.0.1:1/0"], {}, "--state redis://:***@127.0.0.1:1/0: cannot open it:"),
     (
         ["--catalog", "memory://somewhere"],
         {},

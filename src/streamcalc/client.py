@@ -14,11 +14,28 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
+import msgspec
 
 from streamcalc.signing import sign, token_request_encryption
 
 TOKEN_MARGIN_S = 60
 """A token is renewed this long before it expires."""
+
+
+class NotAnEnvelope(ValueError):
+    """The server answered something other than a JSON envelope: not a streamcalc/EnOS API."""
+
+
+def _envelope(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object; msgspec decodes a 100,000-item answer about twice as fast
+    as the standard library."""
+    try:
+        doc = msgspec.json.decode(response.content)
+    except msgspec.DecodeError as e:
+        raise NotAnEnvelope(f"HTTP {response.status_code}: not JSON ({e})") from e
+    if not isinstance(doc, dict):
+        raise NotAnEnvelope(f"HTTP {response.status_code}: not a JSON object")
+    return doc
 
 
 class EnosError(Exception):
@@ -169,6 +186,18 @@ class StreamcalcClient:
 
     def call(self, method: str, path: str, params: dict[str, str] | None = None, body: Any = None) -> Any:
         """One signed call; returns `data`, raises EnosError on a non-zero code."""
+        response = self.request(method, path, params, body)
+        doc = _envelope(response)
+        if doc.get("code") != 0:
+            raise EnosError(
+                int(doc.get("code", response.status_code)), str(doc.get("msg")), doc.get("requestId")
+            )
+        return doc.get("data")
+
+    def request(
+        self, method: str, path: str, params: dict[str, str] | None = None, body: Any = None
+    ) -> httpx.Response:
+        """One signed request, its answer as received (e.g. to keep a large state as bytes)."""
         query = {**(params or {}), "orgId": self.org_id}
         raw = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         token = self._access_token()
@@ -179,13 +208,7 @@ class StreamcalcClient:
             "apim-signature": sign(token, list(query.items()), raw, ts, self._app_secret),
             "Content-Type": "application/json;charset=utf-8",
         }
-        response = self._http.request(method, path, params=query, content=raw or None, headers=headers)
-        doc = response.json()
-        if doc.get("code") != 0:
-            raise EnosError(
-                int(doc.get("code", response.status_code)), str(doc.get("msg")), doc.get("requestId")
-            )
-        return doc.get("data")
+        return self._http.request(method, path, params=query, content=raw or None, headers=headers)
 
     def _operate(self, pipeline_id: str, action: str, body: dict[str, Any] | None = None) -> Any:
         return self.call(
@@ -201,7 +224,7 @@ class StreamcalcClient:
                 "timestamp": ts,
                 "encryption": token_request_encryption(self._app_key, ts, self._app_secret),
             }
-            doc = self._http.post("/apim-token-service/v2.0/token/get", json=body).json()
+            doc = _envelope(self._http.post("/apim-token-service/v2.0/token/get", json=body))
             if doc.get("status") != 0:
                 raise EnosError(int(doc.get("status", -1)), str(doc.get("msg")))
             self._token = str(doc["data"]["accessToken"])

@@ -7,17 +7,15 @@ dir from several places. Every LMDB user goes through `open_env` / `release_env`
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import lmdb
 
-from streamcalc.errors import StreamcalcError
+from streamcalc.errors import StreamcalcError, translate_errors
 
 _C = TypeVar("_C", bound=type)
 
@@ -64,36 +62,6 @@ def open_dbs(env: lmdb.Environment, *names: bytes) -> list[lmdb._Database]:
         return [env.open_db(name, txn=txn) for name in names]
 
 
-def translate_errors(error: type[StreamcalcError]) -> Callable[[_C], _C]:
-    """Class decorator: `lmdb.Error` from any public method (or while iterating what a public
-    generator method yields) is raised as `error`, the cause chained, so callers see only our
-    exceptions whatever the backend."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.isgeneratorfunction(method):
-
-            @functools.wraps(method)
-            def generate(*args: Any, **kwargs: Any) -> Iterator[Any]:
-                try:
-                    yield from method(*args, **kwargs)
-                except lmdb.Error as e:
-                    raise error(f"LMDB: {e}") from e
-
-            return generate
-
-        @functools.wraps(method)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(*args, **kwargs)
-            except lmdb.Error as e:
-                raise error(f"LMDB: {e}") from e
-
-        return call
-
-    def decorate(cls: _C) -> _C:
-        for name, member in list(vars(cls).items()):
-            if callable(member) and (not name.startswith("_") or name == "__init__"):
-                setattr(cls, name, wrap(member))
-        return cls
-
-    return decorate
+def translate_lmdb_errors(error: type[StreamcalcError]) -> Callable[[_C], _C]:
+    """Class decorator: `lmdb.Error` from a public method is raised as `error` (`translate_errors`)."""
+    return translate_errors(lmdb.Error, error, "LMDB")

@@ -26,8 +26,9 @@ from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.runner import Runner
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.runtime.worker import worker_command
-from streamcalc.runtime.worker_spec import write_spec
-from streamcalc.state.lmdb import LmdbStateStore, open_pipeline_state
+from streamcalc.runtime.worker_spec import read_spec, spec_path, write_spec
+from streamcalc.state import StateStore
+from streamcalc.state.lmdb import open_pipeline_state
 
 IN, OUT = "MEASURE_POINT_INTERNAL_o1", "MEASURE_POINT_CAL_o1"
 STAGE = "SimplifiedTimeWindowAggregator_01"
@@ -114,13 +115,12 @@ class RunResult:
 
 def snapshot(data_dir: Path, pipeline_id: str) -> RunResult:
     log_ = open_log(data_dir)
-    store = open_pipeline_state(data_dir, pipeline_id)
     try:
-        return RunResult(
-            read_all(log_, OUT), sorted(read_all(log_, error_topic(pipeline_id))), list(store.scan(STAGE))
-        )
+        with opened_store(data_dir, pipeline_id) as store:
+            return RunResult(
+                read_all(log_, OUT), sorted(read_all(log_, error_topic(pipeline_id))), list(store.scan(STAGE))
+            )
     finally:
-        store.close()
         log_.close()
 
 
@@ -143,11 +143,8 @@ def run_in_process(data_dir: Path, pipeline_id: str, definition: dict[str, Any],
 
 
 def committed_offset(data_dir: Path, pipeline_id: str, topic: str = IN) -> int:
-    store = open_pipeline_state(data_dir, pipeline_id)
-    try:
+    with opened_store(data_dir, pipeline_id) as store:
         return store.checkpoint().offsets.get((topic, 0), -1)
-    finally:
-        store.close()
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 60.0, what: str = "condition") -> None:
@@ -202,22 +199,28 @@ class WorkerProcess:
                 self.process.stdout.close()
 
 
-def prepare(data_dir: Path, messages: list[bytes], definition: dict[str, Any], **options: Any) -> None:
+def prepare(
+    data_dir: Path, messages: list[bytes], definition: dict[str, Any], state: str = "lmdb", **options: Any
+) -> None:
     log_ = open_log(data_dir)
     fill(log_, IN, messages)
     log_.close()
-    write_p1_spec(data_dir, definition, RunnerOptions(**options))
+    write_p1_spec(data_dir, definition, RunnerOptions(**options), state)
 
 
-def write_p1_spec(data_dir: Path, definition: dict[str, Any], options: RunnerOptions) -> None:
-    """Pipeline p1's worker spec on the embedded backends of `data_dir`, as a supervisor writes it."""
-    write_spec(data_dir, "p1", definition, options, Backends.resolve(data_dir).urls)
+def write_p1_spec(
+    data_dir: Path, definition: dict[str, Any], options: RunnerOptions, state: str = "lmdb"
+) -> None:
+    """Pipeline p1's worker spec on the embedded log of `data_dir` and `state` (a URL), as a
+    supervisor writes it."""
+    write_spec(data_dir, "p1", definition, options, Backends.resolve(data_dir, state=state).urls)
 
 
 @contextmanager
-def supervising(data_dir: Path, **options: Any) -> Iterator[Supervisor]:
-    """A supervisor on the embedded backends of `data_dir`; closed, then its backends, at the end."""
-    backends = Backends.resolve(data_dir)
+def supervising(data_dir: Path, state: str = "lmdb", **options: Any) -> Iterator[Supervisor]:
+    """A supervisor on the embedded log of `data_dir` and `state` (a URL); closed, then its
+    backends, at the end."""
+    backends = Backends.resolve(data_dir, state=state)
     supervisor = Supervisor(backends, data_dir, **options)
     try:
         yield supervisor
@@ -226,8 +229,18 @@ def supervising(data_dir: Path, **options: Any) -> Iterator[Supervisor]:
         backends.close()
 
 
-def open_store(data_dir: Path, pipeline_id: str = "p1") -> LmdbStateStore:
-    return open_pipeline_state(data_dir, pipeline_id)
+@contextmanager
+def opened_store(data_dir: Path, pipeline_id: str = "p1") -> Iterator[StateStore]:
+    """The store of `pipeline_id` on the state its spec under `data_dir` names (LMDB under
+    `data_dir` before there is a spec), closed with its backend afterwards."""
+    if spec_path(data_dir, pipeline_id).exists():
+        backends = Backends(read_spec(data_dir, pipeline_id).backend_urls(data_dir))
+    else:
+        backends = Backends.resolve(data_dir)
+    try:
+        yield backends.state.store(pipeline_id)
+    finally:
+        backends.close()
 
 
 def fill_by_asset(data_dir: Path, messages: list[bytes], partitions: int = 2) -> None:

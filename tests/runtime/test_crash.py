@@ -21,7 +21,7 @@ from runtime_support import (
     fill,
     fill_by_asset,
     generate_messages,
-    open_store,
+    opened_store,
     per_key,
     prepare,
     snapshot,
@@ -50,10 +50,22 @@ def producer_seq(data_dir: Path) -> int:
 COMMIT_EVERY = 3  # batches; crashes then leave up to 3 appended but uncommitted batches
 
 
+@pytest.fixture(params=["lmdb", "redis"])
+def state(request: pytest.FixtureRequest) -> str:
+    """The state URL a crashed pipeline runs on: LMDB under its data dir, or a redis-server's
+    database (the reference run is on LMDB either way)."""
+    return str(request.getfixturevalue("redis_url")) if request.param == "redis" else "lmdb"
+
+
 @pytest.mark.parametrize("batch", [1, 5, 9])
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_at_each_step_of_a_batch_then_restart(
-    tmp_path: Path, reference: Reference, worker_factory: Callable[..., WorkerProcess], point: str, batch: int
+    tmp_path: Path,
+    reference: Reference,
+    worker_factory: Callable[..., WorkerProcess],
+    point: str,
+    batch: int,
+    state: str,
 ) -> None:
     messages = generate_messages(6_000, keys=50)
     expected = reference(messages, sum_pipeline())
@@ -66,14 +78,14 @@ def test_sigkill_at_each_step_of_a_batch_then_restart(
         max_wait_s=0.01,
         commit_max_batches=COMMIT_EVERY,
         commit_interval_s=600,
+        state=state,
     )
 
     crashed = worker_factory(data, failpoint=f"{point}:{batch}")
     assert crashed.wait() == -signal.SIGKILL, crashed.output
 
-    store = open_store(data)
-    committed = store.checkpoint().seq
-    store.close()
+    with opened_store(data) as store:
+        committed = store.checkpoint().seq
     if point == "after_commit":
         assert committed == -(-batch // COMMIT_EVERY) * COMMIT_EVERY == producer_seq(data)
     else:
@@ -81,7 +93,7 @@ def test_sigkill_at_each_step_of_a_batch_then_restart(
         # outputs of batches committed+1 .. batch(-1) are in the log, their state is not
         assert producer_seq(data) == (batch if point == "after_append" else batch - 1)
 
-    write_p1_spec(data, sum_pipeline(), RunnerOptions(max_batch_records=500, commit_interval_s=0.05))
+    write_p1_spec(data, sum_pipeline(), RunnerOptions(max_batch_records=500, commit_interval_s=0.05), state)
     worker = worker_factory(data)
     wait_until(lambda: committed_offset(data, "p1") == len(messages), what="the restarted worker to catch up")
     assert worker.stop() == 0, worker.output
@@ -90,7 +102,7 @@ def test_sigkill_at_each_step_of_a_batch_then_restart(
 
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_of_one_of_two_workers_at_each_step_then_restart(
-    tmp_path: Path, reference: Reference, worker_factory: Callable[..., WorkerProcess], point: str
+    tmp_path: Path, reference: Reference, worker_factory: Callable[..., WorkerProcess], point: str, state: str
 ) -> None:
     """Worker 1 of a parallel pipeline dies with batches appended but not committed (or just
     committed) while worker 0 goes on; restarted, it redoes exactly its own batches."""
@@ -105,16 +117,15 @@ def test_sigkill_of_one_of_two_workers_at_each_step_then_restart(
         commit_interval_s=600,
         workers=2,
     )
-    write_p1_spec(data, sum_pipeline(), options)
+    write_p1_spec(data, sum_pipeline(), options, state)
     other = worker_factory(data, worker=0)
     crashed = worker_factory(data, failpoint=f"{point}:5", worker=1)
     assert crashed.wait() == -signal.SIGKILL, crashed.output
-    store = open_store(data)
-    assert store.checkpoint(1).seq == (6 if point == "after_commit" else 3)
-    store.close()
+    with opened_store(data) as store:
+        assert store.checkpoint(1).seq == (6 if point == "after_commit" else 3)
 
     write_p1_spec(
-        data, sum_pipeline(), RunnerOptions(max_batch_records=300, commit_interval_s=0.05, workers=2)
+        data, sum_pipeline(), RunnerOptions(max_batch_records=300, commit_interval_s=0.05, workers=2), state
     )
     restarted = worker_factory(data, worker=1)
     ends = partition_ends(data)
@@ -138,12 +149,9 @@ def partition_ends(data_dir: Path) -> dict[int, int]:
 
 
 def committed_offsets(data_dir: Path) -> dict[int, int]:
-    store = open_store(data_dir)
-    try:
+    with opened_store(data_dir) as store:
         offsets = store.checkpoint().offsets
         return {p: offsets.get((IN, p), 0) for p in (0, 1)}
-    finally:
-        store.close()
 
 
 @pytest.mark.slow

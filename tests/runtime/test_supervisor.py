@@ -24,7 +24,7 @@ from runtime_support import (
     fill,
     fill_by_asset,
     generate_messages,
-    open_store,
+    opened_store,
     per_key,
     read_all,
     record,
@@ -118,9 +118,8 @@ def test_pause_delete_resume_through_worker_processes(tmp_path: Path, supervisor
     supervisor.start("p1", sum_pipeline(), FAST)
     wait_until(lambda: committed_offset(tmp_path, "p1") == 8, what="first input")
     supervisor.pause("p1")
-    store = open_store(tmp_path)
-    assert store.delete_keys(STAGE, ["a1"], ["p"]) == 1
-    store.close()
+    with opened_store(tmp_path) as store:
+        assert store.delete_keys(STAGE, ["a1"], ["p"]) == 1
     fill(log_, IN, [encode_record(record(a, "p", BASE_MS + 10, 1)) for a in ("a1", "a2")])
 
     supervisor.resume("p1")
@@ -141,9 +140,8 @@ def test_stop_clears_state_and_offsets(tmp_path: Path, supervisor: Supervisor) -
     supervisor.stop("p1")
 
     assert status(supervisor) == WorkerStatus.STOPPED
-    store = open_store(tmp_path)
-    assert store.checkpoint().offsets == {} and list(store.scan(STAGE)) == []
-    store.close()
+    with opened_store(tmp_path) as store:
+        assert store.checkpoint().offsets == {} and list(store.scan(STAGE)) == []
     supervisor.start("p1", sum_pipeline(), FAST)  # a stopped pipeline starts over from the start
     wait_until(lambda: committed_offset(tmp_path, "p1") == 1_000, what="re-reading the input")
 
@@ -263,11 +261,8 @@ def one_worker_result(data_dir: Path, messages: list[bytes]) -> Any:
 
 def committed(data_dir: Path) -> list[int]:
     """Per worker of two, the committed offset of its partition (-1: none yet)."""
-    store = open_store(data_dir)
-    try:
+    with opened_store(data_dir) as store:
         return [store.checkpoint(k).offsets.get((IN, k), -1) for k in (0, 1)]
-    finally:
-        store.close()
 
 
 def input_ends(data_dir: Path) -> list[int]:
@@ -300,9 +295,8 @@ def test_two_workers_share_the_input_and_give_the_result_of_one(
     supervisor.pause("p1")
 
     assert status(supervisor) == WorkerStatus.PAUSED and not any(map(alive, pids))
-    store = open_store(tmp_path)
-    assert all(store.checkpoint(k).seq > 0 for k in (0, 1))  # each worker committed its own
-    store.close()
+    with opened_store(tmp_path) as store:
+        assert all(store.checkpoint(k).seq > 0 for k in (0, 1))  # each worker committed its own
     assert result(tmp_path) == expected
 
 

@@ -223,6 +223,9 @@ class GatedBackends(Backends):
                 store = backend.store(pipeline_id)
                 return GatedStore(store, gate) if pipeline_id == gate.pipeline_id else store
 
+            def volatility(self) -> str | None:
+                return backend.volatility()
+
             def close(self) -> None:
                 backend.close()
 

@@ -13,9 +13,11 @@ from streamcalc.catalog.sqlite import open_catalog
 from streamcalc.client import EnosError, StreamcalcClient
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    with running_service(tmp_path) as svc:
+@pytest.fixture(params=["lmdb", "redis"])
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
+    """The service on LMDB state under its data dir, or on a redis-server's database."""
+    state = str(request.getfixturevalue("redis_url")) if request.param == "redis" else "lmdb"
+    with running_service(tmp_path, backends={"state": state}) as svc:
         yield svc
 
 

@@ -25,14 +25,16 @@ from streamcalc.state import (
     StateStore,
 )
 
-STATE_BACKENDS = ["memory", "lmdb"]
+STATE_BACKENDS = ["memory", "lmdb", "redis"]
 pytestmark = pytest.mark.parametrize("state_backend", STATE_BACKENDS, indirect=True)
 
 
 @pytest.fixture
 def state_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateBackend]:
-    """The backend named by the test's parameter, from its bare URL under tmp_path; closed after."""
-    backends = Backends.resolve(tmp_path, state=request.param)
+    """The backend named by the test's parameter, from its bare URL under tmp_path (a private
+    redis-server's database for redis); closed after."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else request.param
+    backends = Backends.resolve(tmp_path, state=url)
     yield backends.state
     backends.close()
 
@@ -396,3 +398,8 @@ def test_closing_the_backend_twice_is_a_no_op(state_backend: StateBackend) -> No
     commit(state_backend.store("p1"), {"s": {("a", "p"): b"1"}})
     state_backend.close()
     state_backend.close()
+
+
+def test_volatility_is_none_or_a_reason(state_backend: StateBackend) -> None:
+    reason = state_backend.volatility()
+    assert reason is None or (isinstance(reason, str) and reason)

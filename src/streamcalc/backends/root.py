@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from streamcalc.backends.urls import SCHEMES, BackendUrls, Part, resolve, split
+from streamcalc.backends.urls import SCHEMES, BackendUrls, Part, redact, resolve, split
 from streamcalc.catalog.base import Catalog
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import StreamcalcError
@@ -20,6 +20,12 @@ from streamcalc.state.base import StateBackend
 class BackendUnavailable(StreamcalcError):
     """A backend could not be opened (a directory that cannot be written, a server that does
     not answer); the message names the flag and the URL, the cause is chained."""
+
+
+class VolatileState(StreamcalcError):
+    """The state backend may lose commits it acknowledged, and volatile state was not allowed.
+    A pipeline keeps its state and its source offsets there: a lost commit would redo or skip
+    work, so no pipeline runs on it unless `--allow-volatile-state` accepts that."""
 
 
 class Backends:
@@ -40,6 +46,7 @@ class Backends:
         log: str = "embedded",
         state: str = "lmdb",
         catalog: str = "sqlite",
+        allow_volatile_state: bool = False,
         clock: Clock = SYSTEM_CLOCK,
     ) -> Backends:
         """Backends from URLs as given on a command line (bare schemes under `data_dir`)."""
@@ -47,6 +54,7 @@ class Backends:
             resolve("log", log, data_dir),
             resolve("state", state, data_dir),
             resolve("catalog", catalog, data_dir),
+            allow_volatile_state,
         )
         return cls(urls, clock=clock)
 
@@ -64,6 +72,17 @@ class Backends:
     def catalog(self) -> Catalog:
         catalog: Catalog = self._open("catalog")
         return catalog
+
+    def require_durable_state(self) -> None:
+        """`VolatileState` unless the state backend keeps what it acknowledged, or volatile
+        state was allowed: called before any pipeline runs on it."""
+        reason = self.state.volatility()
+        if reason is not None and not self.urls.allow_volatile_state:
+            raise VolatileState(
+                f"--state {redact(self.urls.state)}: {reason}. A pipeline's state and source offsets "
+                "would not survive a crash of it; make it durable (Redis: appendonly yes, "
+                "appendfsync always) or accept the risk with --allow-volatile-state"
+            )
 
     def check(self, *parts: Part) -> None:
         """Open `parts` (all three by default) now, so a bad URL or an unreachable server fails
@@ -88,5 +107,5 @@ class Backends:
                 try:
                     self._opened[part] = module.open_url(place, self.clock)
                 except Exception as e:  # whatever the backend's library raises (sqlite3, a driver)
-                    raise BackendUnavailable(f"--{part} {url}: cannot open it: {e}") from e
+                    raise BackendUnavailable(f"--{part} {redact(url)}: cannot open it: {e}") from e
             return self._opened[part]

@@ -1,5 +1,6 @@
 """Backend settings: a flag wins, then STREAMCALC_LOG / STREAMCALC_STATE / STREAMCALC_CATALOG /
-STREAMCALC_DATA_DIR, then the embedded defaults (so `make run` needs none of them)."""
+STREAMCALC_DATA_DIR / STREAMCALC_ALLOW_VOLATILE_STATE, then the embedded defaults (so `make run`
+needs none of them)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class BackendSettings(BaseSettings):
     log: str = "embedded"
     state: str = "lmdb"
     catalog: str = "sqlite"
+    allow_volatile_state: bool = False
+    """STREAMCALC_ALLOW_VOLATILE_STATE=true or `--allow-volatile-state`: see `VolatileState`."""
 
     @classmethod
     def from_flags(cls, **flags: object) -> BackendSettings:
@@ -28,5 +31,10 @@ class BackendSettings(BaseSettings):
     def backends(self, clock: Clock = SYSTEM_CLOCK) -> Backends:
         """The composition root for these settings (`BackendConfigError` for a bad URL)."""
         return Backends.resolve(
-            self.data_dir, log=self.log, state=self.state, catalog=self.catalog, clock=clock
+            self.data_dir,
+            log=self.log,
+            state=self.state,
+            catalog=self.catalog,
+            allow_volatile_state=self.allow_volatile_state,
+            clock=clock,
         )

@@ -5,11 +5,13 @@
 | part | schemes | a bare scheme means |
 |---|---|---|
 | log | `embedded`, `memory` | `embedded`: the embedded log under the data dir |
-| state | `lmdb`, `memory` | `lmdb`: one LMDB store per pipeline under the data dir |
+| state | `lmdb`, `memory`, `redis`, `rediss` | `lmdb`: one LMDB store per pipeline under the data dir |
 | catalog | `sqlite`, `memory` | `sqlite`: one SQLite file under the data dir |
 
 A file backend also takes an explicit place, `lmdb:///abs/dir` (or `lmdb:rel/dir`, from the
-working directory). `memory` lives in one process only: for tests, and for an API that runs
+working directory). A server backend takes the server's URL as its client library does,
+`redis://[user:password@]host:port/db` (`rediss://` for TLS); a password in it is never
+printed (`redact`). `memory` lives in one process only: for tests, and for an API that runs
 no pipelines. URLs are resolved once, at start, to the absolute form that worker processes
 receive in their spec, so every process of a service opens the same backends.
 """
@@ -41,6 +43,8 @@ class Scheme:
     """Under the data dir, for a bare scheme; None for a backend without a place (memory)."""
     shared: bool
     """Whether other processes reach the same data through the URL (worker processes need it)."""
+    server: bool = False
+    """A server's URL (host, credentials), handed to the backend whole; never under the data dir."""
 
 
 SCHEMES: dict[Part, dict[str, Scheme]] = {
@@ -51,6 +55,8 @@ SCHEMES: dict[Part, dict[str, Scheme]] = {
     "state": {
         "lmdb": Scheme("streamcalc.state.lmdb", "state", True),
         "memory": Scheme("streamcalc.state.memory", None, False),
+        "redis": Scheme("streamcalc.state.redis", None, True, server=True),
+        "rediss": Scheme("streamcalc.state.redis", None, True, server=True),
     },
     "catalog": {
         "sqlite": Scheme("streamcalc.catalog.sqlite", "catalog.sqlite3", True),
@@ -65,6 +71,8 @@ class BackendUrls(msgspec.Struct, frozen=True):
     log: str
     state: str
     catalog: str
+    allow_volatile_state: bool = False
+    """Run pipelines even on state that may lose acknowledged commits (`--allow-volatile-state`)."""
 
     @property
     def shared(self) -> bool:
@@ -76,6 +84,10 @@ def resolve(part: Part, url: str, data_dir: Path) -> str:
     """`url` in its absolute form; `BackendConfigError` naming the flag and the choices."""
     scheme_name, place = split(part, url)
     scheme = SCHEMES[part][scheme_name]
+    if scheme.server:
+        if not urlsplit(url.strip()).hostname:
+            raise BackendConfigError(f"--{part} {redact(url)}: name the server, {scheme_name}://host:port")
+        return url.strip()
     if scheme.default_place is None:
         if place:
             raise BackendConfigError(f"--{part} {url}: the {scheme_name} backend takes no place")
@@ -90,9 +102,13 @@ def split(part: Part, url: str) -> tuple[str, str]:
     name = parsed.scheme or url.strip()
     if name not in SCHEMES[part]:
         choices = ", ".join(SCHEMES[part])
-        raise BackendConfigError(f"--{part} {url!r}: unknown backend {name!r}; this release has {choices}")
+        raise BackendConfigError(
+            f"--{part} {redact(url)!r}: unknown backend {name!r}; this release has {choices}"
+        )
     if not parsed.scheme:
         return name, ""
+    if SCHEMES[part][name].server:
+        return name, url.strip()
     if parsed.query or parsed.fragment:
         raise BackendConfigError(f"--{part} {url}: a {name} URL takes no query or fragment")
     return name, parsed.netloc + parsed.path
@@ -100,3 +116,13 @@ def split(part: Part, url: str) -> tuple[str, str]:
 
 def scheme_of(part: Part, url: str) -> Scheme:
     return SCHEMES[part][split(part, url)[0]]
+
+
+def redact(url: str) -> str:
+    """`url` with any password replaced by `***`, for messages and logs."""
+    parsed = urlsplit(url.strip())
+    if parsed.password is None:
+        return url
+    user = parsed.username or ""
+    host = parsed.netloc.rpartition("@")[2]
+    return parsed._replace(netloc=f"{user}:***@{host}").geturl()

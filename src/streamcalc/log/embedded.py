@@ -22,7 +22,7 @@ import msgspec
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.keycodec import part, split_topic_partition, topic_partition_key
 from streamcalc.keys import TopicPartition
-from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env, translate_errors
+from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env, translate_lmdb_errors
 from streamcalc.log.base import (
     AppendEntry,
     Headers,
@@ -56,7 +56,7 @@ class _TopicDoc(msgspec.Struct):
     retention_bytes: int | None = None
 
 
-@translate_errors(LogUnavailable)
+@translate_lmdb_errors(LogUnavailable)
 class EmbeddedLog:
     def __init__(
         self, path: Path, *, clock: Clock = SYSTEM_CLOCK, map_size: int = DEFAULT_MAP_SIZE_BYTES

@@ -183,11 +183,13 @@ class Supervisor:
         From PAUSED this resumes with the given (possibly newly released) definition. A source
         topic that does not exist yet is created with one partition per worker; one whose
         partitions the workers cannot share is refused with a `PipelineError`, backends that
-        workers cannot open with `BackendsNotShared`.
+        workers cannot open with `BackendsNotShared`, state that may lose commits with
+        `VolatileState` (unless allowed).
         """
         check_pipeline_id(pipeline_id)
         if not self._backends.urls.shared:
             raise BackendsNotShared(pipeline_id, self._backends.urls)
+        self._backends.require_durable_state()
         graph = build_graph(definition)
         options = options or RunnerOptions()
         with self._operating(pipeline_id):
@@ -201,6 +203,7 @@ class Supervisor:
             self._launch(pipeline_id, options.workers)
 
     def resume(self, pipeline_id: str) -> None:
+        self._backends.require_durable_state()  # its settings may have changed since the start
         with self._operating(pipeline_id):
             paused = self._require(pipeline_id, "resume", WorkerStatus.PAUSED)
             self._launch(pipeline_id, len(paused.workers))

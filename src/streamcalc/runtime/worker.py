@@ -25,7 +25,7 @@ from types import FrameType
 
 import msgspec
 
-from streamcalc.backends import BackendConfigError, Backends, BackendUnavailable
+from streamcalc.backends import BackendConfigError, Backends, BackendUnavailable, VolatileState
 from streamcalc.backends.urls import SCHEMES, resolve
 from streamcalc.pipeline import build_graph
 from streamcalc.runtime.runner import Runner
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     backends = Backends(msgspec.structs.replace(spec.backend_urls(args.data_dir), **given))
     try:
         backends.check("log", "state")
-    except BackendUnavailable as e:
+        backends.require_durable_state()
+    except (BackendUnavailable, VolatileState) as e:
         logging.getLogger(__name__).error("pipeline %s: %s", spec.pipelineId, e)
         backends.close()
         return 2

@@ -19,7 +19,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
 
 from streamcalc import __version__
 from streamcalc.backends import Backends, BackendUnavailable
@@ -27,7 +26,7 @@ from streamcalc.log import LogUnavailable
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service import codes
 from streamcalc.service.auth import Authenticator
-from streamcalc.service.envelope import envelope
+from streamcalc.service.envelope import EnvelopeResponse, envelope
 from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService
 from streamcalc.service.routes import pipelines, state, token, topics
@@ -142,18 +141,18 @@ def _sample_lag(app: FastAPI, settings: ServiceSettings, stop: threading.Event) 
             log.exception("offset/lag sampling failed; next try in %.0fs", settings.lag_sample_interval_s)
 
 
-async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+async def _api_error(request: Request, exc: ApiError) -> EnvelopeResponse:
     return envelope(request, exc.data, code=exc.code, msg=exc.msg, status=exc.http_status)
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: RequestValidationError) -> EnvelopeResponse:
     """A query or path parameter failed its model: 61102 naming it, worded as body checks are."""
     first = exc.errors()[0]
     param = {**first, "loc": first["loc"][1:]}  # FastAPI's loc starts with where it came from (query)
     return envelope(request, code=codes.MISSING_PARAM, msg=describe(param, codes.MISSING_PARAM))
 
 
-async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+async def _unavailable(request: Request, exc: Exception) -> EnvelopeResponse:
     """503 with the EnOS envelope, naming what failed; the cause (paths, server errors) goes
     to the server log only."""
     what = next(text for error, text in _UNAVAILABLE.items() if isinstance(exc, error))
@@ -163,6 +162,6 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+async def _internal_error(request: Request, exc: Exception) -> EnvelopeResponse:
     log.error("request %s %s failed", request.method, request.url.path, exc_info=exc)
     return envelope(request, code=codes.INTERNAL, msg="Internal Server Error.", status=500)

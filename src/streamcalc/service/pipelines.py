@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamcalc.backends import Backends
+from streamcalc.backends import Backends, VolatileState
 from streamcalc.catalog import PipelineRecord
 from streamcalc.errors import StreamcalcError
 from streamcalc.library import OperatorType
@@ -125,7 +125,7 @@ class PipelineService:
                 self._supervisor.start(pipeline_id, definition, options)
             except PipelineError as e:  # a source topic whose partitions the workers cannot share
                 raise ApiError(codes.CONFIG_INVALID, f"resourceConfig {options.workers}: {e}") from e
-            except BackendsNotShared as e:
+            except (BackendsNotShared, VolatileState) as e:
                 raise ApiError(codes.CANNOT_START, str(e)) from e
             self._catalog.set_status(org_id, pipeline_id, "RUNNING")
             self._lag[pipeline_id] = _LagSeries(_source_topics(definition)[0])

@@ -7,7 +7,8 @@ value, so a key is read with one lookup). Each pipeline has its own store.
 Semantics every backend keeps (an in-memory store, LMDB and Redis alike):
 - **Durable when `commit` returns**: a commit that returned survives a crash of the process
   and, for backends that say so, of the machine or server. A backend that cannot promise it
-  (e.g. a Redis without fsync on every write) must refuse to open unless told to accept it.
+  (e.g. a Redis without fsync on every write) says why in `StateBackend.volatility()`, and no
+  pipeline runs on it unless that was accepted; reading and deleting state still work.
 - `commit` applies the state writes of one or more batches, their source end offsets and
   the sequence number of the last one in one atomic step. Readers (other processes
   included) see all of it or none. The sequence number only moves forward.
@@ -51,14 +52,19 @@ class Checkpoint:
         return Checkpoint(self.seq + 1, self.generation, {**self.offsets, **offsets})
 
 
+def check_seq_forward(expected: Checkpoint, new: Checkpoint) -> None:
+    """ValueError if `new` does not move the worker's seq forward (a caller's mistake)."""
+    if new.seq <= expected.seq:
+        raise ValueError(f"a commit moves seq forward: {expected.seq} -> {new.seq}")
+
+
 def check_commit(stored: Checkpoint, expected: Checkpoint, new: Checkpoint) -> None:
     """The compare-and-set of `commit`, for every backend alike: `StaleCheckpoint` if the worker's
     checkpoint moved, ValueError if `new` does not move seq forward, `OffsetRegression` if an
     offset of `new` is behind the committed one."""
     if (stored.seq, stored.generation) != (expected.seq, expected.generation):
         raise StaleCheckpoint((expected.seq, expected.generation), (stored.seq, stored.generation))
-    if new.seq <= expected.seq:
-        raise ValueError(f"a commit moves seq forward: {expected.seq} -> {new.seq}")
+    check_seq_forward(expected, new)
     for tp, offset in new.offsets.items():
         committed = stored.offsets.get(tp, 0)
         if offset < committed:
@@ -118,6 +124,12 @@ class StateBackend(Protocol):
 
     def store(self, pipeline_id: str) -> StateStore:
         """The store of `pipeline_id` (created on first use); do not close it yourself."""
+        ...
+
+    def volatility(self) -> str | None:
+        """Why a commit that returned could still be lost (e.g. a server that does not fsync
+        every write), or None if it cannot: pipelines refuse to run on volatile state unless
+        it is allowed (`Backends.require_durable_state`)."""
         ...
 
     def close(self) -> None: ...

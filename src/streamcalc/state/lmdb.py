@@ -17,7 +17,7 @@ from streamcalc.clock import Clock
 from streamcalc.ids import check_pipeline_id
 from streamcalc.keycodec import split_topic_partition, topic_partition_key
 from streamcalc.keys import StateKey, TopicPartition
-from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env, translate_errors
+from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env, translate_lmdb_errors
 from streamcalc.state.base import Checkpoint, StateWrites, check_commit
 from streamcalc.state.errors import StateUnavailable
 from streamcalc.state.keys import asset_prefix, key_encoder, split_key, stage_prefix
@@ -29,7 +29,7 @@ _OFFSET = b"offset:"
 _VERSION = b"version:"
 
 
-@translate_errors(StateUnavailable)
+@translate_lmdb_errors(StateUnavailable)
 class LmdbStateStore:
     def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE_BYTES) -> None:
         self._closed = False
@@ -179,6 +179,10 @@ class LmdbStateBackend:
             if pipeline_id not in self._stores:
                 self._stores[pipeline_id] = LmdbStateStore(self._root / check_pipeline_id(pipeline_id))
             return self._stores[pipeline_id]
+
+    def volatility(self) -> str | None:
+        """None: every commit is one fsynced LMDB transaction."""
+        return None
 
     def close(self) -> None:
         """Close every store handed out (a later `store` opens them again)."""

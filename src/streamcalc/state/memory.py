@@ -129,6 +129,9 @@ class MemoryStateBackend:
                 store = self._stores[pipeline_id] = MemoryStateStore()
             return store
 
+    def volatility(self) -> str | None:
+        return "memory state ends with its process"
+
     def close(self) -> None:
         """The stores stay readable: a memory backend has nothing to release."""
 

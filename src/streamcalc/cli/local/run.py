@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from streamcalc.backends import VolatileState
 from streamcalc.cli.inputs import read_object
-from streamcalc.cli.local.backends import DataDir, LogUrl, StateUrl, open_backends
+from streamcalc.cli.local.backends import AllowVolatileState, DataDir, LogUrl, StateUrl, open_backends
 from streamcalc.cli.output import console, err, fail
 from streamcalc.ids import check_pipeline_id
 from streamcalc.library.edh_kafka import ConsumerConfig
@@ -35,6 +36,7 @@ def run(
             "partitions; a missing one is created with this many.",
         ),
     ] = 1,
+    allow_volatile_state: AllowVolatileState = False,
 ) -> None:
     """Run pipelines until Ctrl-C; they resume where they paused. No catalog: the files are
     the pipelines."""
@@ -53,7 +55,8 @@ def run(
         sources[path.stem] = [n.config.topic for n in graph.sources if isinstance(n.config, ConsumerConfig)]
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    with open_backends("log", "state", data_dir=data_dir, log=log, state=state) as (settings, backends):
+    flags = {"data_dir": data_dir, "log": log, "state": state, "allow_volatile_state": allow_volatile_state}
+    with open_backends("log", "state", **flags) as (settings, backends):
         supervisor = Supervisor(backends, settings.data_dir)
         where = f"--data-dir {settings.data_dir}" + (f" --log {log}" if log else "")
         try:
@@ -68,7 +71,11 @@ def run(
                 markup=False,
             )
             done.wait()
-        except (PipelineError, BackendsNotShared) as e:  # a source topic the workers cannot share, say
+        except (
+            PipelineError,
+            BackendsNotShared,
+            VolatileState,
+        ) as e:  # a topic the workers cannot share, say
             fail(str(e), 2)
         except KeyboardInterrupt:
             pass

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from streamcalc.cli.local.backends import CatalogUrl, DataDir, LogUrl, StateUrl, open_backends
+from streamcalc.backends.urls import redact
+from streamcalc.cli.local.backends import (
+    AllowVolatileState,
+    CatalogUrl,
+    DataDir,
+    LogUrl,
+    StateUrl,
+    open_backends,
+)
 from streamcalc.cli.output import console
 
 
@@ -13,6 +21,7 @@ def serve(
     log: LogUrl = None,
     state: StateUrl = None,
     catalog: CatalogUrl = None,
+    allow_volatile_state: AllowVolatileState = False,
 ) -> None:
     """Serve the EnOS Stream Processing API v2.x (plus ingest/consume) until Ctrl-C.
 
@@ -24,7 +33,13 @@ def serve(
     from streamcalc.service.app import create_app
     from streamcalc.service.settings import ServiceSettings
 
-    flags = {"data_dir": data_dir, "log": log, "state": state, "catalog": catalog}
+    flags = {
+        "data_dir": data_dir,
+        "log": log,
+        "state": state,
+        "catalog": catalog,
+        "allow_volatile_state": allow_volatile_state,
+    }
     with open_backends("log", "state", "catalog", **flags) as (backend_settings, backends):
         settings = ServiceSettings.from_env(backend_settings.data_dir)
         if settings.bootstrap is not None:
@@ -35,7 +50,8 @@ def serve(
         urls = backends.urls
         console.print(
             f"EnOS Stream Processing API on http://{host}:{port} (OpenAPI at /docs); data dir "
-            f"{settings.data_dir}; log {urls.log}, state {urls.state}, catalog {urls.catalog}",
+            f"{settings.data_dir}; log {redact(urls.log)}, state {redact(urls.state)}, "
+            f"catalog {redact(urls.catalog)}",
             markup=False,
         )
         uvicorn.run(create_app(settings, backends), host=host, port=port, log_level="info")

@@ -3,7 +3,6 @@ once as the option group `Connection`, and the client they make."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import httpx
 import typer
 
 from streamcalc.cli.output import fail
-from streamcalc.client import EnosError, StreamcalcClient
+from streamcalc.client import EnosError, NotAnEnvelope, StreamcalcClient
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 Url = Annotated[str, typer.Option("--url", envvar="STREAMCALC_URL", help="Base URL of the service.")]
@@ -57,5 +56,5 @@ class Connection:
             fail(f"cannot connect to {url}: is the service running at {url}? ({e})", 1)
         except httpx.HTTPError as e:
             fail(f"{url}: {e}", 1)
-        except json.JSONDecodeError:
+        except NotAnEnvelope:
             fail(f"{url} did not answer with an API envelope: is it a streamcalc service?", 1)

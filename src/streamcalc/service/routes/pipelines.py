@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 
 from streamcalc.log import ResetTarget
 from streamcalc.service import codes
 from streamcalc.service.deps import Body, OrgId
-from streamcalc.service.envelope import envelope
+from streamcalc.service.envelope import EnvelopeResponse, envelope
 from streamcalc.service.pipelines import PipelineService
 from streamcalc.service.schemas import (
     ENVELOPE,
@@ -33,7 +32,7 @@ def _service(request: Request) -> PipelineService:
 
 
 @router.get("/pipelines", summary="List Pipelines", responses=ENVELOPE)
-def list_pipelines(request: Request, org: OrgId, query: Annotated[ListQuery, Query()]) -> JSONResponse:
+def list_pipelines(request: Request, org: OrgId, query: Annotated[ListQuery, Query()]) -> EnvelopeResponse:
     if query.isSystem:  # no system pipelines: Data Reader/Writer are built into the runtime
         return envelope(request, {"count": 0, "pipelines": []})
     data = _service(request).list_pipelines(
@@ -45,7 +44,7 @@ def list_pipelines(request: Request, org: OrgId, query: Annotated[ListQuery, Que
 @router.get("/pipeline/{pipeline_id}", summary="Get Pipeline Details", responses=ENVELOPE)
 def pipeline_details(
     request: Request, pipeline_id: str, org: OrgId, ifReleased: IfReleased = False
-) -> JSONResponse:
+) -> EnvelopeResponse:
     return envelope(request, _service(request).details(org, pipeline_id, ifReleased))
 
 
@@ -62,7 +61,7 @@ def operate_pipeline(
     org: OrgId,
     body: Body,
     action: Annotated[OperateAction, Query(description="what to do")],
-) -> JSONResponse:
+) -> EnvelopeResponse:
     service = _service(request)
     doc = body if body.strip() else b"{}"
     if action == "save":
@@ -80,7 +79,7 @@ def operate_pipeline(
 
 
 @router.get("/pipeline/{pipeline_id}/offset-lag", summary="Get Pipeline Offset and Lag", responses=ENVELOPE)
-def offset_lag(request: Request, pipeline_id: str, org: OrgId) -> JSONResponse:
+def offset_lag(request: Request, pipeline_id: str, org: OrgId) -> EnvelopeResponse:
     return envelope(request, _service(request).offset_lag(org, pipeline_id))
 
 
@@ -94,6 +93,6 @@ def reset_offset(
     pipeline_id: str,
     org: OrgId,
     to: Annotated[ResetTarget, Query(description="where the next start reads from")] = "latest",
-) -> JSONResponse:
+) -> EnvelopeResponse:
     _service(request).reset_offset(org, pipeline_id, to)
     return envelope(request, "")

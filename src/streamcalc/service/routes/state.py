@@ -6,11 +6,10 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 
 from streamcalc.catalog import AuditEntry
 from streamcalc.service.deps import Body, Caller, OrgId, backends
-from streamcalc.service.envelope import envelope
+from streamcalc.service.envelope import EnvelopeResponse, envelope
 from streamcalc.service.pipelines import PipelineService
 from streamcalc.service.schemas import ENVELOPE, StageStateRequest, StateAction, body
 from streamcalc.service.stage_state import parse_request
@@ -32,7 +31,7 @@ def stage_state(
     caller: Caller,
     body: Body,
     action: Annotated[StateAction, Query(description="get the state, or delete it")],
-) -> JSONResponse:
+) -> EnvelopeResponse:
     req = parse_request(body)
     pipelines: PipelineService = request.app.state.pipelines
     if action == "get":

@@ -7,14 +7,13 @@ from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 
 from streamcalc.log import InvalidTopic, TopicConfig, check_topic_name
 from streamcalc.log.records import record_entries
 from streamcalc.records import OriginError, Record, decode_record, normalise_origin
 from streamcalc.service import codes
 from streamcalc.service.deps import Body, OrgId, backends
-from streamcalc.service.envelope import envelope
+from streamcalc.service.envelope import EnvelopeResponse, envelope
 from streamcalc.service.errors import ApiError
 from streamcalc.service.schemas import ENVELOPE, Records, RecordsQuery, body
 from streamcalc.service.validation import parse_body
@@ -39,7 +38,7 @@ def _topic(topic: str, org: str) -> str:
     responses=ENVELOPE,
     openapi_extra=body(Records),
 )
-def ingest(request: Request, topic: str, org: OrgId, body: Body) -> JSONResponse:
+def ingest(request: Request, topic: str, org: OrgId, body: Body) -> EnvelopeResponse:
     name = _topic(topic, org)
     items = parse_body(Records, body, codes.MISSING_PARAM).root
     records: list[Record] = []
@@ -55,7 +54,7 @@ def ingest(request: Request, topic: str, org: OrgId, body: Body) -> JSONResponse
 @router.get("/{topic}/records", summary="Read records of a topic from an offset", responses=ENVELOPE)
 def consume(
     request: Request, topic: str, org: OrgId, query: Annotated[RecordsQuery, Query()]
-) -> JSONResponse:
+) -> EnvelopeResponse:
     name = _topic(topic, org)
     partition = query.partition
     log = backends(request).log
