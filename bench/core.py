@@ -209,7 +209,7 @@ def throughput_rows(
     """The rows of a log-in -> log-out workload: the median run of each engine (by records/s),
     streamcalc/PyFlink ratios (`target`: the records/s ratio to meet), and EnOS's published
     figure for `enos` = (operator, records/s)."""
-    s = _median(ours)
+    s = median_run(ours)
     rates = f"{min(r['records_per_s'] for r in ours):,.0f}-{max(r['records_per_s'] for r in ours):,.0f}"
     runs = f"median of {len(ours)}, range {rates}" if len(ours) > 1 else "1 run"
     enos_name, enos_rate = enos
@@ -235,7 +235,7 @@ def throughput_rows(
     ]
     if not theirs:
         return rows
-    f = _median(theirs)
+    f = median_run(theirs)
     rate, steady, rss, state = rows
     same = f["outputs"] == s["outputs"] and f["outputs_digest"] == s["outputs_digest"]
     vs = s["records_per_s"] / f["records_per_s"]
@@ -278,7 +278,8 @@ def _less_or_more(ours: float, theirs: float) -> str:
     return f"{theirs / ours:.1f}x less" if ours <= theirs else f"{ours / theirs:.1f}x more"
 
 
-def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median records/s."""
     return sorted(runs, key=lambda r: r["records_per_s"])[len(runs) // 2]
 
 

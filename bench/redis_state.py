@@ -16,7 +16,7 @@ from typing import Any
 from tests.redis_server import RedisServer
 
 from bench import workloads
-from bench.core import IN, OUT, PIPELINE, RESULTS, SEED, run_worker
+from bench.core import IN, OUT, PIPELINE, RESULTS, SEED, median_run, run_worker
 from bench.table import Row
 
 RECORDS, KEYS, ROUNDS = 300_000, 30_000, 3
@@ -44,7 +44,7 @@ def run() -> list[Row]:
             server.stop()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "redis_state.json").write_text(json.dumps(runs, indent=2) + "\n")
-    lmdb, redis_ = (_median(runs[n]) for n in ("lmdb", "redis"))
+    lmdb, redis_ = (median_run(runs[n]) for n in ("lmdb", "redis"))
     same = (lmdb["outputs"], lmdb["outputs_digest"]) == (redis_["outputs"], redis_["outputs_digest"])
     ratio = redis_["records_per_s"] / lmdb["records_per_s"]
     title = f"W1 with Redis state ({RECORDS / 1e3:g}k records, {KEYS // 1000}k keys, 1 worker)"
@@ -59,10 +59,6 @@ def run() -> list[Row]:
             note=f"median of {ROUNDS} each, interleaved; outputs {'equal' if same else 'DIFFER'}",
         ),
     ]
-
-
-def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    return sorted(runs, key=lambda r: r["records_per_s"])[len(runs) // 2]
 
 
 if __name__ == "__main__":

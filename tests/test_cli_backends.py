@@ -1,6 +1,6 @@
 """Choosing backends on the command line: --log / --state / --catalog, then STREAMCALC_LOG /
 _STATE / _CATALOG / _DATA_DIR, then the embedded ones under --data-dir; a bad choice is one
-line and exit code 2 at start."""
+line and exit code 2 at start; volatile Redis state refused; no password printed."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from typer.testing import CliRunner
 
+from redis_server import RedisServer
 from streamcalc.cli import app
 from streamcalc.client import StreamcalcClient
 from streamcalc.clock import SYSTEM_CLOCK
@@ -209,3 +211,52 @@ def test_accounts_go_to_the_catalog_a_flag_or_the_data_dir_variable_names(
     assert result.exit_code == 0, result.output
 
     assert catalog.is_file() and (tmp_path / "data" / "catalog.sqlite3").is_file()
+
+
+# Redis state: volatile Redis refused by `run` with the reason and the way out, no password printed.
+
+PASSWORD = "hunter2-secret"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    s = RedisServer(tmp_path / "redis")
+    redis.Redis(port=s.port).config_set("requirepass", PASSWORD)
+    yield s
+    s.stop()
+
+
+def url(server: RedisServer) -> str:
+    return f"redis://:{PASSWORD}@127.0.0.1:{server.port}/0"
+
+
+def test_run_refuses_volatile_redis_with_the_reason_and_the_way_out(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    redis.Redis(port=server.port, password=PASSWORD).config_set("appendfsync", "everysec")
+    proc = streamcalc(
+        "run", str(EXAMPLES / "energy-sum.json"), "--state", url(server), "--data-dir", str(tmp_path)
+    )
+    assert proc.returncode == 2
+    out = proc.stdout + proc.stderr
+    assert "appendfsync is everysec, not always" in out and "--allow-volatile-state" in out
+    assert PASSWORD not in out and ":***@127.0.0.1" in out
+
+
+def test_serve_prints_the_state_url_without_its_password(server: RedisServer, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamcalc.cli", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+        env={**os.environ, "STREAMCALC_STATE": url(server), "COLUMNS": "300"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert "EnOS Stream Processing API" in banner, banner
+        assert f"state redis://:***@127.0.0.1:{server.port}/0" in banner and PASSWORD not in banner
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    assert PASSWORD not in rest

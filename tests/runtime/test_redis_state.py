@@ -48,14 +48,21 @@ def filled(data: Path, messages: list[bytes]) -> None:
     log_.close()
 
 
+def crash_input(tmp_path: Path, reference: Reference, n: int, keys: int, seed: int) -> tuple[Path, RunResult]:
+    """A data dir whose input is `n` generated records, and the result of an uninterrupted run."""
+    messages = generate_messages(n, keys=keys, seed=seed)
+    expected = reference(messages, sum_pipeline())
+    data = tmp_path / "crashed"
+    filled(data, messages)
+    return data, expected
+
+
 @pytest.mark.slow
 def test_random_sigkills_of_the_worker_and_of_redis_server(
     tmp_path: Path, reference: Reference, server: RedisServer
 ) -> None:
-    messages = generate_messages(60_000, keys=1_000, seed=13)
-    expected = reference(messages, sum_pipeline())
-    data = tmp_path / "crashed"
-    filled(data, messages)
+    n = 60_000
+    data, expected = crash_input(tmp_path, reference, n, 1_000, 13)
     rng = random.Random(3)
     kills = {"worker": 0, "redis": 0}
     with supervising(
@@ -71,7 +78,7 @@ def test_random_sigkills_of_the_worker_and_of_redis_server(
             except Exception:  # redis-server is down at this moment
                 return -1
 
-        while progress() < len(messages) and sum(kills.values()) < 16:
+        while progress() < n and sum(kills.values()) < 16:
             time.sleep(rng.uniform(0.3, 0.8))  # kills at random moments of the run: what is tested
             if rng.random() < 0.5:
                 server.kill()
@@ -83,7 +90,7 @@ def test_random_sigkills_of_the_worker_and_of_redis_server(
                 if info is not None and info.pid is not None:
                     os.kill(info.pid, signal.SIGKILL)
                     kills["worker"] += 1
-        wait_until(lambda: progress() == len(messages), timeout_s=120, what="catching up")
+        wait_until(lambda: progress() == n, timeout_s=120, what="catching up")
         supervisor.pause("p1")
     assert kills["worker"] >= 3 and kills["redis"] >= 3, kills
     assert snapshot(data, "p1") == expected
@@ -92,10 +99,8 @@ def test_random_sigkills_of_the_worker_and_of_redis_server(
 def test_redis_gone_for_good_is_run_error_in_bounded_time_and_exact_once_it_is_back(
     tmp_path: Path, reference: Reference, server: RedisServer
 ) -> None:
-    messages = generate_messages(20_000, keys=300, seed=17)
-    expected = reference(messages, sum_pipeline())
-    data = tmp_path / "crashed"
-    filled(data, messages)
+    n = 20_000
+    data, expected = crash_input(tmp_path, reference, n, 300, 17)
     options = RunnerOptions(max_batch_records=500, max_wait_s=0.005, rate_limit=5_000)
     with supervising(
         data, server.url(), backoff_initial_s=0.05, backoff_max_s=0.5, max_failures=3
@@ -112,7 +117,7 @@ def test_redis_gone_for_good_is_run_error_in_bounded_time_and_exact_once_it_is_b
         print(f"RUN_ERROR {time.monotonic() - gone:.1f} s after redis-server died")  # reported, not asserted
         server.start()
         supervisor.start("p1", sum_pipeline(), options)
-        wait_until(lambda: committed_offset(data, "p1") == len(messages), what="catching up")
+        wait_until(lambda: committed_offset(data, "p1") == n, what="catching up")
         supervisor.pause("p1")
     assert snapshot(data, "p1") == expected
 

@@ -17,7 +17,7 @@ from state_support import commit, fill, snapshot
 
 from redis_server import CuttingProxy, RedisServer, free_port
 from streamcalc.backends import Backends, BackendUnavailable, VolatileState
-from streamcalc.state import Checkpoint, StaleCheckpoint, StateUnavailable
+from streamcalc.state import Checkpoint, StaleCheckpoint, StateStore, StateUnavailable
 from streamcalc.state.redis import RedisStateBackend
 
 
@@ -91,12 +91,20 @@ def test_a_commit_is_durable_across_a_sigkill_of_redis_server(private_server: Re
     backend.close()
 
 
-def test_a_commit_whose_reply_was_lost_is_retried_and_applied_once(
-    backend: RedisStateBackend, redis_server: RedisServer
-) -> None:
+@pytest.fixture
+def through_proxy(redis_url: str, redis_server: RedisServer) -> Iterator[tuple[StateStore, CuttingProxy]]:
+    """A store on the session's redis-server (the test's database) behind a `CuttingProxy`."""
     proxy = CuttingProxy(redis_server.port)
-    through_proxy = RedisStateBackend(f"redis://127.0.0.1:{proxy.port}/1")
-    store = through_proxy.store("p1")
+    backend = RedisStateBackend(f"redis://127.0.0.1:{proxy.port}/{redis_url.rpartition('/')[2]}")
+    yield backend.store("p1"), proxy
+    backend.close()
+    proxy.close()
+
+
+def test_a_commit_whose_reply_was_lost_is_retried_and_applied_once(
+    through_proxy: tuple[StateStore, CuttingProxy],
+) -> None:
+    store, proxy = through_proxy
     commit(store, {"s": {("a", "p"): b"1"}}, {("IN", 0): 1})
     proxy.cut_next(b"EVALSHA")
     expected = store.checkpoint()
@@ -107,24 +115,16 @@ def test_a_commit_whose_reply_was_lost_is_retried_and_applied_once(
     assert store.get_many("s", [("a", "p")]) == [b"2"]
     with pytest.raises(StaleCheckpoint):  # a real second writer of the same seq is still fenced
         store.commit({"s": {("a", "p"): b"3"}}, expected, new)
-    through_proxy.close()
-    proxy.close()
 
 
-def test_a_delete_whose_reply_was_lost_counts_once(
-    backend: RedisStateBackend, redis_server: RedisServer
-) -> None:
-    proxy = CuttingProxy(redis_server.port)
-    through_proxy = RedisStateBackend(f"redis://127.0.0.1:{proxy.port}/1")
-    store = through_proxy.store("p1")
+def test_a_delete_whose_reply_was_lost_counts_once(through_proxy: tuple[StateStore, CuttingProxy]) -> None:
+    store, proxy = through_proxy
     fill(store, "s", ["a1", "a2"], ["p1", "p2"])
     generation = store.checkpoint().generation
     proxy.cut_next(b"EVALSHA")
     assert store.delete_keys("s", ["a1", "a2"], ["p1"]) == 2
     assert proxy.cuts == 1
     assert store.checkpoint().generation == generation + 1
-    through_proxy.close()
-    proxy.close()
 
 
 def test_a_server_that_is_gone_fails_calls_with_state_unavailable(private_server: RedisServer) -> None:
