@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,7 @@ from streamcalc.records import encode_record
 from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.supervisor import BackendsNotShared, Supervisor
 from streamcalc.runtime.worker import worker_command
-from streamcalc.runtime.worker_spec import read_spec, spec_path
+from streamcalc.runtime.worker_spec import read_spec, spec_path, write_spec
 
 FAST = RunnerOptions(max_batch_records=500, max_wait_s=0.01)
 INPUT = [encode_record(record(a, "p", BASE_MS + i, 1)) for i in range(3) for a in ("a1", "a2")]
@@ -125,3 +126,10 @@ def test_the_supervisor_refuses_pipelines_on_backends_of_one_process(tmp_path: P
         "and its worker processes need a log and state they can open too"
     )
     assert supervisor.info("p1") is None and not spec_path(tmp_path, "p1").exists()
+
+
+def test_a_worker_spec_is_readable_by_its_user_only(tmp_path: Path) -> None:
+    """A spec carries the backend URLs, and a Redis URL may hold a password."""
+    urls = Backends.resolve(tmp_path, state="redis://:secret@127.0.0.1:1/0").urls
+    path = write_spec(tmp_path, "p1", {"stages": []}, RunnerOptions(), urls)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

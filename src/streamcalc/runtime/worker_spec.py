@@ -3,6 +3,7 @@ supervisor writes under the data dir and the worker reads at start."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,15 @@ def write_spec(
     options: RunnerOptions,
     backends: BackendUrls,
 ) -> Path:
-    """Write atomically (temp file + rename), so a starting worker never reads half a spec."""
+    """Write atomically (temp file + rename), so a starting worker never reads half a spec;
+    readable by this user only, since a backend URL may hold a password."""
     path = spec_path(data_dir, pipeline_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(msgspec.json.encode(WorkerSpec(pipeline_id, definition, asdict(options), backends)))
+    content = msgspec.json.encode(WorkerSpec(pipeline_id, definition, asdict(options), backends))
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(content)
+    os.chmod(tmp, 0o600)  # a .tmp left by an earlier crash kept its own mode
     tmp.replace(path)
     return path
 
