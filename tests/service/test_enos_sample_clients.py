@@ -47,10 +47,11 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import IN, ORG, STAGE, Service, pipeline_json, record, running_service, wait_for
+from api_support import IN, ORG, STAGE, pipeline_json, record, running_service, wait_for
 
 from streamcalc.client import StreamcalcClient
 from streamcalc.runtime.worker_spec import read_spec
@@ -62,14 +63,13 @@ TOPICS = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with running_service(tmp_path_factory.mktemp("enos-samples")) as svc:
-        yield svc
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("enos-samples")
 
 
-@pytest.fixture
-def client(service: Service) -> Iterator[StreamcalcClient]:
-    with service.client() as c:
+@pytest.fixture(scope="module")
+def client(data_dir: Path) -> Iterator[StreamcalcClient]:
+    with running_service(data_dir) as service, service.client() as c:
         yield c
 
 
@@ -223,9 +223,10 @@ def test_the_python_branch_template_pipeline_json_is_61100_naming_the_mismatch(
         ({"server": 3}, 3),
         ({"server": "2", "yarn": {"workerCount": 2, "master": 1, "slave": "2"}, "advanced": {"a": "b"}}, 2),
     ],
+    ids=["absent", "{}", "null", "2", "'2'", "1.5", "server 0.5", "server 3", "cluster object"],
 )
 def test_resource_config_as_enos_documents_it_runs_one_worker_per_cu_begun(
-    service: Service, client: StreamcalcClient, config: Any, workers: int
+    data_dir: Path, client: StreamcalcClient, config: Any, workers: int
 ) -> None:
     topic = f"RESOURCES_{next(TOPICS)}_{ORG}"  # made with a partition per worker
     pid = send(client, "POST", PIPELINE + "null", {"action": "save"}, python_save(topic))
@@ -234,5 +235,5 @@ def test_resource_config_as_enos_documents_it_runs_one_worker_per_cu_begun(
 
     send(client, "POST", PIPELINE + pid, {"action": "start"}, python_body(body))
 
-    assert read_spec(service.data_dir, pid).runner_options.workers == workers
+    assert read_spec(data_dir, pid).runner_options.workers == workers
     send(client, "POST", PIPELINE + pid, {"action": "stop"}, None)

@@ -120,7 +120,9 @@ def list_(
     console.print(table)
 
 
-def _every_pipeline(client: StreamcalcClient, page_no: int, page_size: int) -> tuple[int, list[dict[str, Any]]]:
+def _every_pipeline(
+    client: StreamcalcClient, page_no: int, page_size: int
+) -> tuple[int, list[dict[str, Any]]]:
     """(count, page `page_no`) of the released pipelines followed by the drafts. EnOS lists the
     two apart (ifReleased true or false, no value for both), so this pages through each: the
     page's released ones, then the drafts from where they begin on it (two draft pages at most)."""
