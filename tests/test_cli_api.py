@@ -131,7 +131,7 @@ def test_the_whole_story_through_the_cli(service: Service, tmp_path: Path) -> No
     wait_for(lambda: len(outputs(url)) == 7, what="outputs after resume")
     assert outputs(url)[4:] == [("a1", 5), ("a2", 15), ("a3", 5)]
 
-    assert rows(ok(url, "pipeline", "list").stdout) == []
+    assert [r[:3] for r in rows(ok(url, "pipeline", "list").stdout)] == [[pid, "daily sums", "RUNNING"]]
     listed = rows(ok(url, "pipeline", "list", "--released").stdout)
     assert [r[:3] for r in listed] == [[pid, "daily sums", "RUNNING"]]
     shown = ok(url, "pipeline", "show", pid, "--released").stdout
@@ -187,7 +187,41 @@ def test_start_sends_the_resource_config(service: Service) -> None:
     result = cli(service.url, "pipeline", "start", pid, "--resource-config", "17")
 
     assert result.exit_code == 1
-    assert result.stderr.startswith("61100: resourceConfig must be between 1 and 16 CUs, got 17")
+    assert result.stderr.startswith("61100: resourceConfig must be at most 16 CUs, got 17")
+
+
+@pytest.fixture
+def quiet(tmp_path: Path) -> Iterator[Service]:
+    """A service of its own (nothing else listed) whose lag sampler waits an hour."""
+    with running_service(tmp_path, lag_sample_interval_s=3600) as svc:
+        yield svc
+
+
+def test_list_shows_every_pipeline_with_its_status_and_released_filters(quiet: Service) -> None:
+    with quiet.client() as client:
+        first, second = released(client), released(client)
+        client.start_pipeline(second)
+        drafts = [client.save_pipeline(None, pipeline_json(), name=f"draft {i}") for i in range(3)]
+
+    listed = rows(ok(quiet.url, "pipeline", "list").stdout)
+    assert [r[0] for r in listed] == [first, second, *drafts]
+    assert [r[2] for r in listed] == ["PUBLISHED", "RUNNING", "DRAFT", "DRAFT", "DRAFT"]
+    assert "page 1; 5 in all" in ok(quiet.url, "pipeline", "list").stdout
+    assert [r[0] for r in rows(ok(quiet.url, "pipeline", "list", "--released").stdout)] == [first, second]
+    pages = [
+        rows(ok(quiet.url, "pipeline", "list", "--page-size", "2", "--page-no", n).stdout) for n in "1234"
+    ]
+    assert [[r[0] for r in page] for page in pages] == [[first, second], drafts[:2], drafts[2:], []]
+    paged = [rows(ok(quiet.url, "pipeline", "list", "--page-size", "3", "--page-no", n).stdout) for n in "12"]
+    assert [[r[0] for r in page] for page in paged] == [[first, second, drafts[0]], drafts[1:]]
+
+
+def test_lag_shows_a_row_as_soon_as_the_pipeline_starts(quiet: Service) -> None:
+    with quiet.client() as client:
+        pid = released(client)
+        client.start_pipeline(pid)
+
+    assert [r[1:] for r in rows(ok(quiet.url, "pipeline", "lag", pid).stdout)] == [["0", "0"]]
 
 
 @pytest.mark.parametrize(

@@ -197,9 +197,14 @@ class StreamcalcClient:
     def request(
         self, method: str, path: str, params: dict[str, str] | None = None, body: Any = None
     ) -> httpx.Response:
-        """One signed request, its answer as received (e.g. to keep a large state as bytes)."""
+        """One signed request, its answer as received (e.g. to keep a large state as bytes); a
+        `bytes` body is sent as it is (byte for byte as another client sends it), any other as
+        compact JSON."""
         query = {**(params or {}), "orgId": self.org_id}
-        raw = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        if isinstance(body, bytes) or body is None:
+            raw = body or b""
+        else:
+            raw = json.dumps(body, separators=(",", ":")).encode()
         token = self._access_token()
         ts = str(self._now_ms())
         headers = {

@@ -164,7 +164,6 @@ def test_booleans_and_numbers_come_as_java_and_python_clients_send_them(api: Api
         ("save", {"pipelineJson": 42}, "pipelineJson: expected an object or a JSON string"),
         ("save", {"templateType": [1]}, "templateType: Input should be a valid integer"),
         ("start", b"[]", "body: Input should be an object"),
-        ("start", {"executionMode": [0]}, "executionMode: Input should be a valid integer"),
     ],
 )
 def test_a_save_or_start_body_is_61100_naming_the_field(api: Api, action: str, body: Any, msg: str) -> None:
@@ -172,6 +171,28 @@ def test_a_save_or_start_body_is_61100_naming_the_field(api: Api, action: str, b
         61100,
         f"The Stream configuration JSON is invalid: {msg}",
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "msg"),
+    [
+        ({"executionMode": [0]}, "executionMode must be 0 (standalone) or 1 (cluster), got [0]"),
+        ({"executionMode": "2"}, "executionMode must be 0 (standalone) or 1 (cluster), got '2'"),
+        ({"resourceConfig": "1e3"}, "resourceConfig must be a positive number, got '1e3'"),
+        ({"resourceConfig": {"server": "17"}}, "resourceConfig.server must be at most 16 CUs, got '17'"),
+        ({"resourceConfig": {"yarn": [2]}}, "resourceConfig.yarn must be an object, got [2]"),
+        (
+            {"executionMode": 1, "resourceConfig": {"yarn": {"workerCount": "two"}}},
+            "resourceConfig.yarn.workerCount must be a positive number, got 'two'",
+        ),
+        ({"resourceConfig": {"advanced": "fast"}}, "resourceConfig.advanced must be an object, got 'fast'"),
+    ],
+)
+def test_execution_mode_and_resource_config_are_61100_naming_the_field(
+    api: Api, body: dict[str, Any], msg: str
+) -> None:
+    """The cluster object's fields are checked in either mode, though only server is used."""
+    assert api.answer("POST", PIPELINE, {"action": "start"}, body) == (61100, msg)
 
 
 @pytest.mark.parametrize(

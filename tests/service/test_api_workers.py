@@ -105,8 +105,8 @@ def client(service: Service) -> Iterator[StreamcalcClient]:
         yield c
 
 
-@pytest.mark.parametrize("bad", [0, 17, "17", "x", " ", "-1", 2.5, True, [2], {"server": "1"}])
-def test_resource_config_must_be_a_whole_number_of_1_to_16_cus(client: StreamcalcClient, bad: Any) -> None:
+@pytest.mark.parametrize("bad", [0, 17, "17", "x", " ", "-1", True, [2]])
+def test_resource_config_must_be_a_positive_number_up_to_16_cus(client: StreamcalcClient, bad: Any) -> None:
     pid = released(client)
     code, msg = code_of(lambda: start_body(client, pid, {"executionMode": "0", "resourceConfig": bad}))
     assert code == 61100 and "resourceConfig must be" in msg and repr(bad) in msg

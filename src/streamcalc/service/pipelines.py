@@ -128,7 +128,7 @@ class PipelineService:
             except (BackendsNotShared, VolatileState) as e:
                 raise ApiError(codes.CANNOT_START, str(e)) from e
             self._catalog.set_status(org_id, pipeline_id, "RUNNING")
-            self._lag[pipeline_id] = _LagSeries(_source_topics(definition)[0])
+            self._track_lag(pipeline_id, definition)
 
     def pause(self, org_id: str, pipeline_id: str) -> None:
         """Answers once every worker committed and exited: no batch in flight."""
@@ -182,7 +182,7 @@ class PipelineService:
                 log.error("pipeline %s could not be resumed: %s", record.pipeline_id, e)
                 self._catalog.set_status(record.org_id, record.pipeline_id, "RUN_ERROR", "resume failed")
                 continue
-            self._lag[record.pipeline_id] = _LagSeries(_source_topics(released)[0])
+            self._track_lag(record.pipeline_id, released)
 
     # stage state
 
@@ -214,18 +214,25 @@ class PipelineService:
 
     def sample_lag(self) -> None:
         """One {lag, offset, ts} sample per running pipeline, from its committed offsets."""
-        now = self._backends.clock.wall_ms()
-        log_ = self._backends.log
         for pipeline_id, series in list(self._lag.items()):
             info = self._supervisor.info(pipeline_id)
-            if info is None or info.status != WorkerStatus.RUNNING:
-                continue
-            offsets = self._backends.state.store(pipeline_id).checkpoint().offsets
-            config = log_.topic(series.topic)
-            partitions = range(config.partitions if config else 0)
-            offset = sum(offsets.get((series.topic, p), 0) for p in partitions)
-            end = sum(log_.end_offset(series.topic, p) for p in partitions)
-            series.samples.append({"lag": end - offset, "offset": offset, "ts": now})
+            if info is not None and info.status == WorkerStatus.RUNNING:
+                self._sample(pipeline_id, series)
+
+    def _track_lag(self, pipeline_id: str, definition: dict[str, Any]) -> None:
+        """A new lag series for a pipeline just started, with its first sample at once: Offset
+        and Lag has a row from the start, not only after the first sampling interval."""
+        series = self._lag[pipeline_id] = _LagSeries(_source_topics(definition)[0])
+        self._sample(pipeline_id, series)
+
+    def _sample(self, pipeline_id: str, series: _LagSeries) -> None:
+        log_ = self._backends.log
+        offsets = self._backends.state.store(pipeline_id).checkpoint().offsets
+        config = log_.topic(series.topic)
+        partitions = range(config.partitions if config else 0)
+        offset = sum(offsets.get((series.topic, p), 0) for p in partitions)
+        end = sum(log_.end_offset(series.topic, p) for p in partitions)
+        series.samples.append({"lag": end - offset, "offset": offset, "ts": self._backends.clock.wall_ms()})
 
     # internals
 

@@ -8,6 +8,8 @@ numbers may come as strings, as EnOS clients send them.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -150,51 +152,100 @@ def _rate(raw: Any) -> float:
     return rate
 
 
-def _cus(raw: Any) -> int:
-    """Standalone resourceConfig: a number of CUs, as a number or a numeric string; absent = 1."""
+def _mode(raw: Any) -> int:
+    """executionMode 0 (standalone) or 1 (cluster), as a number or a numeric string; absent = 0."""
     if raw is None or raw == "":
-        return 1
-    if not (type(raw) is int or (isinstance(raw, str) and raw.strip().isdecimal())):  # bools are ints
-        raise stated(f"resourceConfig must be a whole number of CUs, got {raw!r}")
-    cus = int(raw)
-    if not 1 <= cus <= MAX_WORKERS:
-        raise stated(f"resourceConfig must be between 1 and {MAX_WORKERS} CUs, got {raw!r}")
+        return 0
+    if not (type(raw) is int or isinstance(raw, str)) or str(raw).strip() not in ("0", "1"):  # bools are ints
+        raise stated(f"executionMode must be 0 (standalone) or 1 (cluster), got {raw!r}")
+    return int(raw)
+
+
+def _amount(raw: Any, what: str) -> float:
+    """A positive number (CUs, a worker count), as a number or a numeric string: EnOS asks for
+    0.5 CU too (`{"server": "0.5"}`)."""
+    text = raw.strip() if isinstance(raw, str) else None
+    if text is not None and re.fullmatch(r"\d+(\.\d+)?", text):
+        raw = float(text)
+    if type(raw) not in (int, float) or not 0 < raw < math.inf:  # bools are ints
+        raise stated(f"{what} must be a positive number, got {raw!r}")
+    return float(raw)
+
+
+def _cus(raw: Any, what: str) -> float:
+    cus = _amount(raw, what)
+    if cus > MAX_WORKERS:
+        raise stated(f"{what} must be at most {MAX_WORKERS} CUs, got {raw!r}")
     return cus
+
+
+_CLUSTER_AMOUNTS = ("workerCount", "master", "slave")
+
+
+def _resources(raw: Any) -> float | None:
+    """The CUs a resourceConfig asks for, None if it leaves them to the default: absent, `{}`,
+    a number or numeric string, or EnOS's object `{server, yarn: {workerCount, master, slave},
+    advanced}` (server = CUs). The object's other fields are checked, then unused."""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, dict):
+        return _cus(raw, "resourceConfig")
+    for part in ("yarn", "advanced"):
+        if not isinstance(raw.get(part), dict | None):
+            raise stated(f"resourceConfig.{part} must be an object, got {raw[part]!r}")
+    for key, value in (raw.get("yarn") or {}).items():
+        if key in _CLUSTER_AMOUNTS and value is not None:
+            _amount(value, f"resourceConfig.yarn.{key}")
+    server = raw.get("server")
+    return None if server is None or server == "" else _cus(server, "resourceConfig.server")
 
 
 class StartRequest(BaseModel):
     """Start Pipeline. Standalone (executionMode 0, the default) runs one worker process per CU
-    of resourceConfig. Cluster mode is not implemented: it runs standalone on one worker, its
-    resourceConfig object unread."""
+    of resourceConfig begun (0.5 CU: one). Cluster mode is not implemented: it runs standalone
+    on one worker, its resourceConfig checked, then unread."""
 
-    executionMode: int | str | None = Field(0, description="0 standalone (1 cluster: not yet)")
+    executionMode: Annotated[
+        int,
+        BeforeValidator(_mode),
+        WithJsonSchema({"anyOf": [{"enum": [0, 1]}, {"enum": ["0", "1"]}]}),
+    ] = Field(0, description="0 standalone (1 cluster: not yet)")
     kafkaRate: Annotated[
         float,
         BeforeValidator(_rate),
         WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}),
     ] = Field(0.0, description="records/s read limit; absent = unlimited")
     resourceConfig: Annotated[
-        Any,
+        float | None,
+        BeforeValidator(_resources),
         WithJsonSchema(
             {
                 "anyOf": [
-                    {"type": "integer", "minimum": 1, "maximum": MAX_WORKERS},
+                    {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WORKERS},
                     {"type": "string"},
-                    {"type": "object"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "server": {"anyOf": [{"type": "number"}, {"type": "string"}]},
+                            "yarn": {"type": "object"},
+                            "advanced": {"type": "object"},
+                        },
+                    },
                 ]
             }
         ),
     ] = Field(
         None,
-        description=f"standalone: CUs, 1-{MAX_WORKERS}, one worker process each (absent = 1); every source "
-        "topic needs a multiple of it as partitions, and is created with that many if missing",
+        description=f"standalone: CUs, up to {MAX_WORKERS}, one worker process per CU begun (absent or {{}} "
+        "= 1), as a number, a numeric string or EnOS's object {server: CUs, yarn, advanced}; every source "
+        "topic needs a multiple of the workers as partitions, and is created with that many if missing",
     )
     _workers: int = PrivateAttr(1)
 
     @model_validator(mode="after")
     def _count_workers(self) -> Self:
-        if str(self.executionMode or 0).strip() == "0":
-            self._workers = _cus(self.resourceConfig)
+        if self.executionMode == 0 and self.resourceConfig is not None:
+            self._workers = math.ceil(self.resourceConfig)
         return self
 
     @property

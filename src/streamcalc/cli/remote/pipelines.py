@@ -98,22 +98,43 @@ def start(
 @option_groups
 def list_(
     released: Annotated[
-        bool,
-        typer.Option("--released", help="Released pipelines; without it, the drafts (one or the other)."),
+        bool, typer.Option("--released", help="Only the released pipelines; without it, every pipeline.")
     ] = False,
     page_size: Annotated[int, typer.Option(min=1)] = 10,
     page_no: Annotated[int, typer.Option(min=1)] = 1,
     *,
     connection: Connection,
 ) -> None:
-    """One page of the org's pipelines: drafts, or with --released the released ones."""
+    """One page of the org's pipelines with their status: the released ones, then the drafts
+    (only the released with --released)."""
     with connection.client() as client:
-        data = client.list_pipelines(page_size=page_size, page_no=page_no, if_released=released)
-    table = Table("id", "name", "status", "updated", caption=f"page {page_no}; {data['count']} in all")
+        if released:
+            data = client.list_pipelines(page_size=page_size, page_no=page_no, if_released=True)
+            count, pipelines = data["count"], data["pipelines"]
+        else:
+            count, pipelines = _every_pipeline(client, page_no, page_size)
+    table = Table("id", "name", "status", "updated", caption=f"page {page_no}; {count} in all")
     table.columns[0].no_wrap = True
-    for p in data["pipelines"]:
+    for p in pipelines:
         table.add_row(p["pipelineId"], p.get("pipelineName") or "", p["status"], _time(p.get("updateTime")))
     console.print(table)
+
+
+def _every_pipeline(
+    client: StreamcalcClient, page_no: int, page_size: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """(count, page `page_no`) of the released pipelines followed by the drafts. EnOS lists the
+    two apart (ifReleased true or false, no value for both), so this pages through each: the
+    page's released ones, then the drafts from where they begin on it (two draft pages at most)."""
+    released = client.list_pipelines(page_size=page_size, page_no=page_no, if_released=True)
+    pipelines: list[dict[str, Any]] = released["pipelines"]
+    first_draft = max((page_no - 1) * page_size - released["count"], 0)
+    draft_page, skip = divmod(first_draft, page_size)
+    drafts = client.list_pipelines(page_size=page_size, page_no=draft_page + 1)
+    pipelines += drafts["pipelines"][skip:]
+    if skip and len(pipelines) < page_size and (draft_page + 1) * page_size < drafts["count"]:
+        pipelines += client.list_pipelines(page_size=page_size, page_no=draft_page + 2)["pipelines"]
+    return released["count"] + drafts["count"], pipelines[:page_size]
 
 
 @app.command("show")
