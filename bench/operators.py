@@ -21,6 +21,7 @@ from typing import Any
 
 from bench.core import RESULTS
 from bench.table import Row
+from streamcalc.gctuning import GC_GEN0_THRESHOLD
 from streamcalc.log import AppendEntry, TopicConfig
 from streamcalc.log.embedded import open_log
 from streamcalc.log.partitioners import crc32_partition
@@ -28,7 +29,6 @@ from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, encode_records
 from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.runner import Runner
-from streamcalc.runtime.worker import GC_GEN0_THRESHOLD
 from streamcalc.state.lmdb import open_pipeline_state
 
 RECORDS, KEYS, SEED = 200_000, 10_000, 3

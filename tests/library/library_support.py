@@ -148,10 +148,12 @@ class PipelineRun:
             log_.close()
 
     def state_items(self, stage: str, asset_ids: list[str], point_ids: list[str]) -> list[dict[str, Any]]:
-        """What the Get Stage State API answers for this stage and keys."""
+        """What the Get Stage State API answers for this stage and keys, as JSON decoded."""
         op = stateful_stage(self.definition, stage)
         store = open_pipeline_state(self.data_dir, "p1")
         try:
-            return get_items(store, op, StateRequest("p1", stage, asset_ids, point_ids))
+            items = get_items(store, op, StateRequest("p1", stage, asset_ids, point_ids))
+            decoded: list[dict[str, Any]] = msgspec.json.decode(msgspec.json.encode(items))
+            return decoded
         finally:
             store.close()

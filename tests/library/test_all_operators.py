@@ -203,7 +203,7 @@ def test_state_items_name_their_key(tmp_path: Path, name: str) -> None:
     op = stage.op
     assert op.state_type is not None and op.state_view is not None
     decode = msgspec.msgpack.Decoder(op.state_type).decode
-    items = [(a, p, op.state_view(a, p, decode(raw))) for a, p, raw in stage.stored()]
+    items = [(a, p, msgspec.to_builtins(op.state_view(a, p, decode(raw)))) for a, p, raw in stage.stored()]
     assert items and all(item["assetId"] == a and item["pointId"] == p for a, p, item in items)
     stage.close()
 

@@ -50,10 +50,12 @@ class SumHarness:
         return out
 
     def item(self, asset: str = "a1", point: str = "p") -> dict[str, Any]:
+        """The key's Get Stage State item, as the API answers it (JSON)."""
         self.keyed.inner.discard()
         state = self.keyed.inner.load([(asset, point)])[(asset, point)]
         assert state is not None
-        return state_item(asset, point, state)
+        item: dict[str, Any] = msgspec.to_builtins(state_item(asset, point, state))
+        return item
 
 
 @pytest.fixture

@@ -78,6 +78,7 @@ def test_sigkill_at_each_step_of_a_batch_then_restart(
         max_wait_s=0.01,
         commit_max_batches=COMMIT_EVERY,
         commit_interval_s=600,
+        commit_when_drained=False,
         state=state,
     )
 
@@ -115,6 +116,7 @@ def test_sigkill_of_one_of_two_workers_at_each_step_then_restart(
         max_wait_s=0.01,
         commit_max_batches=COMMIT_EVERY,
         commit_interval_s=600,
+        commit_when_drained=False,
         workers=2,
     )
     write_p1_spec(data, sum_pipeline(), options, state)

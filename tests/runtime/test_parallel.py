@@ -58,6 +58,7 @@ def run_workers(data: Path, workers: int, rounds_per_commit: int = 3, *, crash: 
         workers=workers,
         commit_max_batches=10**6 if crash else rounds_per_commit,
         commit_interval_s=600,
+        commit_when_drained=False,
     )
     runners = [
         Runner("p1", build_graph(sum_pipeline()), log_, store, options=options, worker=k)

@@ -23,7 +23,7 @@ from streamcalc.state.lmdb import open_pipeline_state
 
 NOW = 1_800_000_000_000
 WINDOW = "FixedTimeWindowAggregator_01"
-NEVER_COMMIT = {"commit_interval_s": 1e9, "commit_max_batches": 1_000}
+NEVER_COMMIT = {"commit_interval_s": 1e9, "commit_max_batches": 1_000, "commit_when_drained": False}
 
 
 def idle_pipeline(**destination_settings: Any) -> dict[str, Any]:

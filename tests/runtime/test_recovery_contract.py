@@ -23,7 +23,13 @@ from streamcalc.state.lmdb import LmdbStateStore
 
 OUT_PARTITIONS = 3
 """So that one batch appends several entries, and a cut can fall between or inside them."""
-OPTIONS = RunnerOptions(max_wait_s=0, max_batch_records=300, commit_max_batches=3, commit_interval_s=600)
+OPTIONS = RunnerOptions(
+    max_wait_s=0,
+    max_batch_records=300,
+    commit_max_batches=3,
+    commit_interval_s=600,
+    commit_when_drained=False,
+)
 """Up to three batches appended but uncommitted at a time."""
 MESSAGES = generate_messages(3_000, keys=40)
 

@@ -157,7 +157,13 @@ def test_a_runner_whose_cache_predates_a_delete_cannot_commit(tmp_path: Path) ->
     log_ = open_log(tmp_path)
     store = open_pipeline_state(tmp_path, "p1")
     fill(log_, IN, [encode_record(record("a1", "p", BASE_MS, 1))])
-    runner = Runner("p1", build_graph(sum_pipeline()), log_, store, options=RunnerOptions(max_wait_s=0))
+    runner = Runner(
+        "p1",
+        build_graph(sum_pipeline()),
+        log_,
+        store,
+        options=RunnerOptions(max_wait_s=0, commit_when_drained=False),
+    )
     runner.recover()
     runner.run_once()
     runner.flush()
@@ -369,7 +375,13 @@ def test_state_in_an_encoding_the_operator_no_longer_reads_is_refused_with_the_w
     log_.close()
 
 
-FEW_COMMITS = RunnerOptions(max_wait_s=0, max_batch_records=300, commit_max_batches=3, commit_interval_s=600)
+FEW_COMMITS = RunnerOptions(
+    max_wait_s=0,
+    max_batch_records=300,
+    commit_max_batches=3,
+    commit_interval_s=600,
+    commit_when_drained=False,
+)
 """Up to three batches appended but uncommitted at a time."""
 
 
@@ -503,3 +515,43 @@ def test_recovery_waits_for_the_append_in_flight(tmp_path: Path) -> None:
     producer.close()
 
     assert snapshot(data, "p1") == expected
+
+
+def test_a_runner_that_has_caught_up_has_committed_what_it_appended(tmp_path: Path) -> None:
+    """Fresh state: the batch that drains the input commits, however far the next timed or
+    counted commit is, so Get Stage State shows every record whose outputs are in the log."""
+    log_ = open_log(tmp_path)
+    store = open_pipeline_state(tmp_path, "p1")
+    messages = [encode_record(record(f"a{i % 7}", "p", BASE_MS + i, 1)) for i in range(1_000)]
+    fill(log_, IN, messages)
+    options = RunnerOptions(
+        max_wait_s=0, max_batch_records=300, commit_interval_s=600, commit_max_batches=1_000
+    )
+    runner = Runner("p1", build_graph(sum_pipeline()), log_, store, options=options)
+    runner.recover()
+    for _ in range(3):  # full batches: nothing drained yet, nothing committed
+        assert runner.run_once() == 300
+    assert store.checkpoint().seq == 0
+    assert runner.run_once() == 100  # the last 100: the input is drained
+    assert store.checkpoint().offsets[(IN, 0)] == 1_000
+    assert read_all(log_, OUT)  # its outputs are in the log, and so is its state:
+    assert {a for a, _, _ in store.scan(STAGE)} == {f"a{i}" for i in range(7)}
+    more = [encode_record(record("a1", "p", BASE_MS + 2_000, 1))]
+    fill(log_, IN, more)  # a trickle: each batch drains the input, each commits
+    assert runner.run_once() == 1 and store.checkpoint().offsets[(IN, 0)] == 1_001
+    store.close()
+    log_.close()
+
+
+def test_commit_when_drained_can_be_turned_off(tmp_path: Path) -> None:
+    log_ = open_log(tmp_path)
+    store = open_pipeline_state(tmp_path, "p1")
+    fill(log_, IN, [encode_record(record("a1", "p", BASE_MS, 1))])
+    options = RunnerOptions(max_wait_s=0, commit_interval_s=600, commit_when_drained=False)
+    runner = Runner("p1", build_graph(sum_pipeline()), log_, store, options=options)
+    runner.recover()
+    assert runner.run_once() == 1 and store.checkpoint().seq == 0
+    runner.flush()
+    assert store.checkpoint().seq == 1
+    store.close()
+    log_.close()

@@ -26,6 +26,10 @@ class RunnerOptions:
     """...or after this many batches. Outputs do not wait for commits: each batch appends its
     own. Fewer commits write each hot key once instead of once per batch; the cost is
     re-running at most this much input after a crash."""
+    commit_when_drained: bool = True
+    """...or as soon as a batch found no more input: a pipeline that has caught up shows, in
+    Get Stage State, every record whose outputs are in the log. Under full load batches are
+    full and this adds no commit."""
     max_cached_keys: int = DEFAULT_MAX_CACHED_KEYS
     """Per stateful stage; past it the state cache is dropped after a commit."""
     workers: int = 1
@@ -49,11 +53,12 @@ class RunnerOptions:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
-    def commit_due(self, elapsed_s: float, records: int, batches: int) -> bool:
+    def commit_due(self, elapsed_s: float, records: int, batches: int, drained: bool = False) -> bool:
         """Whether uncommitted work (`batches` batches, `records` records, the oldest
-        `elapsed_s` ago) should be committed now."""
+        `elapsed_s` ago; `drained`: the last poll found no more input) should be committed now."""
         return batches > 0 and (
             elapsed_s >= self.commit_interval_s
             or records >= self.commit_max_records
             or batches >= self.commit_max_batches
+            or (drained and self.commit_when_drained)
         )

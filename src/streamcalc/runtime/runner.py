@@ -86,6 +86,7 @@ class Runner:
         self._uncommitted: list[BatchRanges] = []
         self._uncommitted_records = 0
         self._oldest_uncommitted = 0.0
+        self._drained = False
         self._recovered = False
         """False until `recover()`, and again after any failure: batches then refuse to run."""
 
@@ -137,7 +138,7 @@ class Runner:
         if not reads:  # idle: what was processed is in the log when this returns
             self._await_append()
         elapsed = self._clock.monotonic() - self._oldest_uncommitted
-        if self._opts.commit_due(elapsed, self._uncommitted_records, len(self._uncommitted)):
+        if self._opts.commit_due(elapsed, self._uncommitted_records, len(self._uncommitted), self._drained):
             self.flush()
         return consumed
 
@@ -198,6 +199,7 @@ class Runner:
                     reads[tp] = read
                     total += len(got.messages)
             if total >= budget or self._stop or self._clock.monotonic() >= deadline:
+                self._drained = total < budget  # the log had no more when the wait ended
                 return reads
             self._clock.sleep(POLL_INTERVAL_S)
 

@@ -13,7 +13,6 @@ safe: see docs/exactly-once.md.
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import signal
@@ -27,16 +26,10 @@ import msgspec
 
 from streamcalc.backends import BackendConfigError, Backends, BackendUnavailable, VolatileState
 from streamcalc.backends.urls import SCHEMES, resolve
+from streamcalc.gctuning import tune_gc
 from streamcalc.pipeline import build_graph
 from streamcalc.runtime.runner import Runner
 from streamcalc.runtime.worker_spec import read_spec
-
-GC_GEN0_THRESHOLD = 100_000
-"""A batch allocates ~10^4-10^5 short-lived tracked objects (the window aggregators' output
-attrs, alive until the batch is encoded), freed by reference counting: the default 700 made
-the cyclic GC a third of the data-path time in `make bench`, 10,000 still a tenth of the
-sliding aggregator's."""
-
 
 PARENT_CHECK_S = 0.2
 
@@ -99,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     threading.Thread(target=_stop_when_orphaned, args=(runner,), name="parent-watch", daemon=True).start()
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
+    tune_gc()
     try:
         runner.run()
     except Exception:

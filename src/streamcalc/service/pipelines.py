@@ -186,7 +186,7 @@ class PipelineService:
 
     # stage state
 
-    def get_state(self, org_id: str, request: StateRequest) -> list[dict[str, Any]]:
+    def get_state(self, org_id: str, request: StateRequest) -> list[Any]:
         """Items of the stage's state (while running: as last committed)."""
         _, op = self._stateful_stage(org_id, request)
         return get_items(self._backends.state.store(request.pipeline_id), op, request)

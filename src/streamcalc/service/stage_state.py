@@ -53,8 +53,9 @@ def stateful_stage(definition: dict[str, Any], stage: str) -> OperatorType[Any]:
     return node.op
 
 
-def get_items(store: StateStore, op: OperatorType[Any], request: StateRequest) -> list[dict[str, Any]]:
-    """One item per (asset, point) that has state, in request order."""
+def get_items(store: StateStore, op: OperatorType[Any], request: StateRequest) -> list[Any]:
+    """One item per (asset, point) that has state, in request order (dicts or Structs, as the
+    operator's view builds them: the answer encodes them alike)."""
     assert op.state_type is not None and op.state_view is not None, "stateful_stage() checked the kind"
     keys = [(a, p) for a in request.asset_ids for p in request.point_ids]
     decode = msgspec.msgpack.Decoder(op.state_type).decode

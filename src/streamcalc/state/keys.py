@@ -16,11 +16,20 @@ def asset_prefix(stage: str, asset_id: str) -> bytes:
 
 
 def key_encoder(stage: str) -> Callable[[str, str], bytes]:
-    """(assetId, pointId) -> key of one stage; the stage part is encoded once, not per key."""
+    """(assetId, pointId) -> key of one stage, for one call's keys. The stage part is encoded
+    once, and each id once per encoder: a cross product of 316 assets x 316 points encodes
+    632 ids, not 199,712."""
     prefix = part(stage)
+    encoded: dict[str, bytes] = {}
 
     def encode(asset_id: str, point_id: str) -> bytes:
-        return prefix + part(asset_id) + part(point_id)
+        a = encoded.get(asset_id)
+        if a is None:
+            a = encoded[asset_id] = part(asset_id)
+        p = encoded.get(point_id)
+        if p is None:
+            p = encoded[point_id] = part(point_id)
+        return prefix + a + p
 
     return encode
 

@@ -12,6 +12,7 @@ from streamcalc.cli.local.backends import (
     open_backends,
 )
 from streamcalc.cli.output import console
+from streamcalc.gctuning import tune_gc
 
 
 def serve(
@@ -54,4 +55,6 @@ def serve(
             f"catalog {redact(urls.catalog)}",
             markup=False,
         )
-        uvicorn.run(create_app(settings, backends), host=host, port=port, log_level="info")
+        app = create_app(settings, backends)
+        tune_gc()
+        uvicorn.run(app, host=host, port=port, log_level="info")

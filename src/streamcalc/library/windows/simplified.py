@@ -12,7 +12,7 @@ order (a key's rules are fixed by its point and model, so the list lines up with
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -153,14 +153,28 @@ def _align(state: SumState, rules: list[_Rule]) -> None:
     state.windows = tuple(windows)
 
 
-def state_item(asset_id: str, point_id: str, state: SumState) -> dict[str, Any]:
+class WindowItem(msgspec.Struct, gc=False):
+    """An open window as Get Stage State shows it."""
+
+    outputPoint: str
+    startTime: int
+    endTime: int
+    sum: int | float
+    count: int
+
+
+class StateItem(msgspec.Struct, gc=False):
+    """A key's Get Stage State item (kind `window`)."""
+
+    assetId: str
+    pointId: str
+    windows: list[WindowItem]
+
+
+def state_item(asset_id: str, point_id: str, state: SumState) -> StateItem:
     """Get Stage State item (kind `window`): the open window of each rule with its partial sum."""
-    windows = [
-        {"outputPoint": w.output, "startTime": w.start, "endTime": w.end, "sum": w.sum, "count": w.count}
-        for w in state.windows
-        if w.count
-    ]
-    return {"assetId": asset_id, "pointId": point_id, "windows": windows}
+    windows = [WindowItem(w.output, w.start, w.end, w.sum, w.count) for w in state.windows if w.count]
+    return StateItem(asset_id, point_id, windows)
 
 
 SIMPLIFIED_TIME_WINDOW_AGGREGATOR = OperatorType(
