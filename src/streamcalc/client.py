@@ -102,6 +102,30 @@ class StreamcalcClient:
             )
         )
 
+    def delete_stage_state_dry_run(
+        self, pipeline_id: str, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]
+    ) -> int:
+        """How many of the keys hold state, so a delete would delete (streamcalc extension)."""
+        return int(
+            self.call(
+                "POST",
+                "/streaming/v2.0/stage-state",
+                {"action": "delete", "dryRun": "true"},
+                _state_body(pipeline_id, stage, asset_ids, point_ids),
+            )
+        )
+
+    def stage_state_deletions(self, pipeline_id: str) -> list[dict[str, Any]]:
+        """The pipeline's deletions kept for undo, newest first (streamcalc extension)."""
+        data = self.call("GET", "/streaming/v2.0/stage-state/deletions", {"pipelineId": pipeline_id})
+        deletions: list[dict[str, Any]] = data["deletions"]
+        return deletions
+
+    def restore_stage_state(self, pipeline_id: str, deletion_id: str) -> int:
+        """Put a deletion's values back; returns how many keys (streamcalc extension)."""
+        body = {"pipelineId": pipeline_id, "deletionId": deletion_id}
+        return int(self.call("POST", "/streaming/v2.0/stage-state", {"action": "restore"}, body))
+
     # pipelines
 
     def list_pipelines(

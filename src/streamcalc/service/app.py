@@ -129,7 +129,9 @@ def _open(app: FastAPI, settings: ServiceSettings, backends: Backends) -> None:
     app.state.authenticator = Authenticator(
         catalog, backends.clock, token_ttl_s=settings.token_ttl_s, window_s=settings.signature_window_s
     )
-    app.state.pipelines = PipelineService(backends, supervisor)
+    app.state.pipelines = PipelineService(
+        backends, supervisor, deletion_retention_s=settings.deletion_retention_s
+    )
     app.state.pipelines.resume_running()
 
 
