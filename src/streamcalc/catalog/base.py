@@ -12,6 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from streamcalc.errors import StreamcalcError
+
+
+class CatalogUnavailable(StreamcalcError):
+    """The catalog's database failed (a disk, a lock held too long); the cause is chained."""
+
+
 PipelineStatus = Literal["DRAFT", "PUBLISHED", "RUNNING", "PAUSED", "STOPPED", "RUN_ERROR"]
 """DRAFT = saved, never released (EnOS lists these with ifReleased=false)."""
 

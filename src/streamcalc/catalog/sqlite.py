@@ -5,7 +5,7 @@ WAL mode lets readers run beside one writer, and busy_timeout makes a second pro
 failing. Every write is one `BEGIN IMMEDIATE` transaction. One connection per instance,
 guarded by a lock, because FastAPI calls sync endpoints from a thread pool. The file holds
 appSecrets, so it is created readable by its owner only (SQLite gives the -wal and -shm
-files the same mode).
+files the same mode). A failure of SQLite itself is `CatalogUnavailable`.
 
 The schema is version 1's tables plus one migration per later version (`_MIGRATIONS`), applied
 in order to a new file and to an older one alike. A deletion's values are one zlib'd msgpack
@@ -31,6 +31,7 @@ import msgspec
 from streamcalc.catalog.base import (
     Account,
     AuditEntry,
+    CatalogUnavailable,
     DeletedItem,
     Deletion,
     PipelineRecord,
@@ -40,6 +41,7 @@ from streamcalc.catalog.base import (
     require_text,
 )
 from streamcalc.clock import SYSTEM_CLOCK, Clock
+from streamcalc.errors import translate_errors
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
@@ -113,6 +115,7 @@ _INSERT_AUDIT = (
 )
 
 
+@translate_errors(sqlite3.Error, CatalogUnavailable, "SQLite catalog")
 class SqliteCatalog:
     def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
