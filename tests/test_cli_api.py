@@ -279,3 +279,31 @@ def test_bad_input_exits_2_before_any_call(tmp_path: Path, args: tuple[str, ...]
     result = cli(closed, *(a.format(tmp=tmp_path) for a in args))
 
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_dry_run_deletions_and_restore_through_the_cli(tmp_path: Path) -> None:
+    with running_service(tmp_path / "service") as service, service.client() as client:
+        url = service.url
+        pid = released(client)
+        client.start_pipeline(pid)
+        client.produce(IN, [record("a1", 1), record("a2", 10)])
+        wait_for(lambda: state(url, pid, "a1", "a2") == [("a1", 1), ("a2", 10)])
+        ok(url, "pipeline", "pause", pid)
+        keys = ("--assets", "a1,a2,nobody", "--points", "p")
+
+        dry = ok(url, "state", "delete", pid, STAGE, *keys, "--dry-run")
+        assert dry.stdout.strip() == "would delete: 2 key(s) hold state"
+        assert rows(ok(url, "state", "deletions", pid).stdout) == []
+        ok(url, "state", "delete", pid, STAGE, *keys, "--yes")
+        assert state(url, pid, "a1", "a2") == []
+
+        (listed,) = rows(ok(url, "state", "deletions", pid).stdout)
+        deletion_id = listed[0]
+        assert [listed[1:4], listed[5]] == [[STAGE, "2", APP_KEY], "yes"]
+        assert ok(url, "state", "restore", pid, deletion_id).stdout.strip() == "restored: 2 key(s)"
+        assert state(url, pid, "a1", "a2") == [("a1", 1), ("a2", 10)]
+        (shown,) = ndjson(ok(url, "state", "deletions", pid, "--json").stdout)
+        assert shown["deletionId"] == deletion_id and shown["restorable"] is False
+
+        again = cli(url, "state", "restore", pid, deletion_id)
+        assert again.exit_code == 1 and "61199" in again.stderr and "restored already" in again.stderr

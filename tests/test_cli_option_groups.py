@@ -32,6 +32,8 @@ REMOTE = [
     "pipeline lag",
     "state get",
     "state delete",
+    "state deletions",
+    "state restore",
     "produce",
     "consume",
 ]

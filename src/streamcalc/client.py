@@ -81,26 +81,32 @@ class StreamcalcClient:
     def get_stage_state(
         self, pipeline_id: str, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]
     ) -> list[dict[str, Any]]:
-        data = self.call(
-            "POST",
-            "/streaming/v2.0/stage-state",
-            {"action": "get"},
-            _state_body(pipeline_id, stage, asset_ids, point_ids),
-        )
+        data = self._stage_state({"action": "get"}, pipeline_id, stage, asset_ids, point_ids)
         items: list[dict[str, Any]] = data["items"]
         return items
 
     def delete_stage_state(
         self, pipeline_id: str, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]
     ) -> bool:
-        return bool(
-            self.call(
-                "POST",
-                "/streaming/v2.0/stage-state",
-                {"action": "delete"},
-                _state_body(pipeline_id, stage, asset_ids, point_ids),
-            )
-        )
+        return bool(self._stage_state({"action": "delete"}, pipeline_id, stage, asset_ids, point_ids))
+
+    def delete_stage_state_dry_run(
+        self, pipeline_id: str, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]
+    ) -> int:
+        """How many of the keys hold state, so a delete would delete (streamcalc extension)."""
+        params = {"action": "delete", "dryRun": "true"}
+        return int(self._stage_state(params, pipeline_id, stage, asset_ids, point_ids))
+
+    def stage_state_deletions(self, pipeline_id: str) -> list[dict[str, Any]]:
+        """The pipeline's deletions kept for undo, newest first (streamcalc extension)."""
+        data = self.call("GET", "/streaming/v2.0/stage-state/deletions", {"pipelineId": pipeline_id})
+        deletions: list[dict[str, Any]] = data["deletions"]
+        return deletions
+
+    def restore_stage_state(self, pipeline_id: str, deletion_id: str) -> int:
+        """Put a deletion's values back; returns how many keys (streamcalc extension)."""
+        body = {"pipelineId": pipeline_id, "deletionId": deletion_id}
+        return int(self.call("POST", "/streaming/v2.0/stage-state", {"action": "restore"}, body))
 
     # pipelines
 
@@ -215,6 +221,22 @@ class StreamcalcClient:
         }
         return self._http.request(method, path, params=query, content=raw or None, headers=headers)
 
+    def _stage_state(
+        self,
+        params: dict[str, str],
+        pipeline_id: str,
+        stage: str,
+        asset_ids: Iterable[str],
+        point_ids: Iterable[str],
+    ) -> Any:
+        body = {
+            "pipelineId": pipeline_id,
+            "stageInstanceName": stage,
+            "assetIds": ",".join(asset_ids),
+            "pointIds": ",".join(point_ids),
+        }
+        return self.call("POST", "/streaming/v2.0/stage-state", params, body)
+
     def _operate(self, pipeline_id: str, action: str, body: dict[str, Any] | None = None) -> Any:
         return self.call(
             "POST", f"/streaming/v2.0/streaming/pipeline/{pipeline_id}", {"action": action}, body
@@ -235,17 +257,6 @@ class StreamcalcClient:
             self._token = str(doc["data"]["accessToken"])
             self._token_expires_ms = now + int(doc["data"]["expire"]) * 1000
         return self._token
-
-
-def _state_body(
-    pipeline_id: str, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]
-) -> dict[str, str]:
-    return {
-        "pipelineId": pipeline_id,
-        "stageInstanceName": stage,
-        "assetIds": ",".join(asset_ids),
-        "pointIds": ",".join(point_ids),
-    }
 
 
 def _bool(value: bool) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from streamcalc.catalog import Deletion
 from streamcalc.catalog.sqlite import SCHEMA_VERSION, SqliteCatalog, open_catalog, open_url
 from streamcalc.clock import ManualClock
 
@@ -59,6 +60,28 @@ def test_newer_schema_is_refused(catalog_factory: CatalogFactory, tmp_path: Path
 
     with pytest.raises(ValueError, match="newer"):
         catalog_factory()
+
+
+def test_a_version_1_file_is_migrated_and_keeps_its_data(
+    catalog_factory: CatalogFactory, tmp_path: Path
+) -> None:
+    first = catalog_factory()
+    account = first.create_account("o1")
+    pipeline = first.create_pipeline("o1", "kept", {"stages": []}, {})
+    first.close()
+    with _raw(tmp_path / "catalog.sqlite3") as conn:  # what streamcalc with schema 1 wrote
+        conn.execute("DROP TABLE deletions")
+        conn.execute("UPDATE schema_version SET version = 1")
+        conn.commit()
+
+    second = catalog_factory()
+
+    assert second.account(account.app_key) == account
+    assert second.pipeline("o1", pipeline.pipeline_id) == pipeline
+    second.add_deletion(Deletion("d1", "o1", pipeline.pipeline_id, "s", "s", 1, 1, 1, "k", 5, 1, 0), [])
+    assert [d.deletion_id for d in second.deletions("o1", pipeline.pipeline_id)] == ["d1"]
+    with _raw(tmp_path / "catalog.sqlite3") as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
 
 
 def test_file_is_private_even_with_a_permissive_umask(

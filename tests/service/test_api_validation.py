@@ -92,7 +92,12 @@ def test_a_stage_state_body_may_carry_unknown_fields(api: Api) -> None:
     ("method", "path", "query", "msg"),
     [
         ("POST", STATE, {}, "Missing param action: Field required"),
-        ("POST", STATE, {"action": "drop"}, "Missing param action: Input should be 'get' or 'delete'"),
+        (
+            "POST",
+            STATE,
+            {"action": "drop"},
+            "Missing param action: Input should be 'get', 'delete' or 'restore'",
+        ),
         ("POST", PIPELINE, {}, "Missing param action: Field required"),
         (
             "POST",

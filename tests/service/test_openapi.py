@@ -12,6 +12,7 @@ ENDPOINTS = {
     ("post", "/apim-token-service/v2.0/token/get"),
     ("post", "/apim-token-service/v2.0/token/refresh"),
     ("post", "/streaming/v2.0/stage-state"),
+    ("get", "/streaming/v2.0/stage-state/deletions"),
     ("get", "/streaming/v2.0/streaming/pipelines"),
     ("get", "/streaming/v2.0/streaming/pipeline/{pipeline_id}"),
     ("post", "/streaming/v2.0/streaming/pipeline/{pipeline_id}"),

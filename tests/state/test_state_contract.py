@@ -294,6 +294,44 @@ def test_delete_of_100k_keys(store: StateStore) -> None:
     assert store.checkpoint().generation == generation + 1
 
 
+def test_put_keys_writes_back_bumps_the_generation_and_leaves_seq_and_offsets(store: StateStore) -> None:
+    fill(store, "s", ["a1", "a2"], ["p1", "p2"])
+    commit(store, {}, {("t", 0): 7})
+    deleted = list(store.scan("s", "a1"))
+    store.delete_keys("s", ["a1"], ["p1", "p2"])
+    held = store.checkpoint()
+
+    store.put_keys("s", iter(deleted))
+
+    after = store.checkpoint()
+    assert (after.seq, after.generation, after.offsets) == (held.seq, held.generation + 1, held.offsets)
+    assert list(store.scan("s")) == [
+        ("a1", "p1", b"a1|p1"),
+        ("a1", "p2", b"a1|p2"),
+        ("a2", "p1", b"a2|p1"),
+        ("a2", "p2", b"a2|p2"),
+    ]
+    with pytest.raises(StaleCheckpoint):  # a worker that read before the put is fenced
+        store.commit({"s": {("a1", "p1"): b"stale"}}, held, held.advance({}))
+
+
+def test_put_keys_into_a_new_stage_lists_it_and_nothing_is_a_no_op_but_the_generation(
+    store: StateStore,
+) -> None:
+    store.put_keys("w", [("a:1", "p%", b"x"), ("a", "p", b"")])
+    assert store.stages() == ["w"]
+    assert store.get_many("w", [("a:1", "p%"), ("a", "p")]) == [b"x", b""]
+    store.put_keys("v", [])
+    assert store.stages() == ["w"]
+    assert store.checkpoint().generation == 2
+
+
+def test_put_keys_of_100k_keys(store: StateStore) -> None:
+    items = [(f"asset-{i:03d}", f"point:{j}", b"v%d" % j) for i in range(316) for j in range(316)]
+    store.put_keys("s", items)
+    assert store.get_many("s", [(a, p) for a, p, _ in items]) == [v for _, _, v in items]
+
+
 # reset and clear
 
 

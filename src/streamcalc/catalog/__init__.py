@@ -1,4 +1,4 @@
-"""Catalog: orgs, service accounts, tokens, pipelines, status history and audit.
+"""Catalog: orgs, service accounts, tokens, pipelines, status history, audit and deletions.
 
 The contract is in `base`; backends are modules of their own (`sqlite`, `memory`), opened by
 the composition root (`streamcalc.backends`), so importing this package loads none.
@@ -8,6 +8,9 @@ from streamcalc.catalog.base import (
     Account,
     AuditEntry,
     Catalog,
+    CatalogUnavailable,
+    DeletedItem,
+    Deletion,
     PipelineRecord,
     PipelineStatus,
     StatusChange,
@@ -18,6 +21,9 @@ __all__ = [
     "Account",
     "AuditEntry",
     "Catalog",
+    "CatalogUnavailable",
+    "DeletedItem",
+    "Deletion",
     "PipelineRecord",
     "PipelineStatus",
     "StatusChange",

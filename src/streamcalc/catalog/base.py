@@ -1,4 +1,5 @@
-"""The catalog contract: orgs, service accounts, tokens, pipelines, status history, audit.
+"""The catalog contract: orgs, service accounts, tokens, pipelines, status history, audit,
+and the deletions of stage state kept for undo.
 
 One implementation per database (SQLite now; PostgreSQL later) behind this Protocol. Every
 pipeline read takes the caller's orgId and answers None for a pipeline of another org, so
@@ -7,8 +8,16 @@ org isolation (architecture invariant 5) is enforced at the lowest layer, not pe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from streamcalc.errors import StreamcalcError
+
+
+class CatalogUnavailable(StreamcalcError):
+    """The catalog's database failed (a disk, a lock held too long); the cause is chained."""
+
 
 PipelineStatus = Literal["DRAFT", "PUBLISHED", "RUNNING", "PAUSED", "STOPPED", "RUN_ERROR"]
 """DRAFT = saved, never released (EnOS lists these with ifReleased=false)."""
@@ -62,6 +71,38 @@ class AuditEntry:
     pipeline_id: str | None
     detail: dict[str, Any]
     at_ms: int
+
+
+DeletedItem = tuple[str, str, bytes]
+"""(assetId, pointId, the state bytes the key held)."""
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """One Delete Stage State, kept so it can be undone; its values apart (`deleted_values`)."""
+
+    deletion_id: str
+    org_id: str
+    pipeline_id: str
+    stage: str
+    """The stageInstanceName asked."""
+    state_name: str
+    """Where that stage's state lives in the store (a shared state's own name)."""
+    assets: int
+    points: int
+    keys: int
+    """Keys that held state, so were deleted (and are kept)."""
+    actor: str
+    at_ms: int
+    status_changes: int
+    """The pipeline's status history length and release version when deleting: a restore
+    needs both unchanged (paused since, not released again)."""
+    release_version: int
+    generation: int | None = None
+    """The state store's generation right after the delete; None until the delete happened."""
+    restored_ms: int | None = None
+    restored_generation: int | None = None
+    """The store's generation right after the restore."""
 
 
 def require_text(value: str, name: str) -> None:
@@ -136,5 +177,35 @@ class Catalog(Protocol):
     def audit(self, entry: AuditEntry) -> None: ...
 
     def audit_log(self, org_id: str, pipeline_id: str | None = None) -> list[AuditEntry]: ...
+
+    # deletions of stage state, kept for undo (every call but the sweep is scoped to org_id)
+    def add_deletion(self, deletion: Deletion, values: Sequence[DeletedItem]) -> None:
+        """Keep a deletion about to happen (its `generation` None) with the values it deletes."""
+        ...
+
+    def complete_deletion(self, org_id: str, deletion_id: str, generation: int) -> None:
+        """The delete happened: record the store generation it left."""
+        ...
+
+    def discard_deletion(self, org_id: str, deletion_id: str) -> None:
+        """Forget a deletion whose delete failed."""
+        ...
+
+    def deletions(self, org_id: str, pipeline_id: str) -> list[Deletion]:
+        """The pipeline's deletions, newest first, without their values."""
+        ...
+
+    def deleted_values(self, org_id: str, deletion_id: str) -> list[DeletedItem] | None:
+        """The values a deletion removed, as kept; None if there is no such deletion in the org."""
+        ...
+
+    def mark_restored(self, org_id: str, deletion_id: str, at_ms: int, generation: int) -> bool:
+        """Record that the deletion was restored; False (and nothing changed) if it already was,
+        or is not in the org."""
+        ...
+
+    def drop_deletions(self, before_ms: int) -> int:
+        """Drop every org's deletions made before `before_ms` (retention); returns how many."""
+        ...
 
     def close(self) -> None: ...

@@ -5,7 +5,11 @@ WAL mode lets readers run beside one writer, and busy_timeout makes a second pro
 failing. Every write is one `BEGIN IMMEDIATE` transaction. One connection per instance,
 guarded by a lock, because FastAPI calls sync endpoints from a thread pool. The file holds
 appSecrets, so it is created readable by its owner only (SQLite gives the -wal and -shm
-files the same mode).
+files the same mode). A failure of SQLite itself is `CatalogUnavailable`.
+
+The schema is version 1's tables plus one migration per later version (`_MIGRATIONS`), applied
+in order to a new file and to an older one alike. A deletion's values are one zlib'd msgpack
+blob: 100,000 keys are one row, written and read in one statement.
 """
 
 from __future__ import annotations
@@ -15,14 +19,21 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any, cast
+
+import msgspec
 
 from streamcalc.catalog.base import (
     Account,
     AuditEntry,
+    CatalogUnavailable,
+    DeletedItem,
+    Deletion,
     PipelineRecord,
     PipelineStatus,
     StatusChange,
@@ -30,8 +41,9 @@ from streamcalc.catalog.base import (
     require_text,
 )
 from streamcalc.clock import SYSTEM_CLOCK, Clock
+from streamcalc.errors import translate_errors
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 CATALOG_FILE = "catalog.sqlite3"
 _FILE_MODE = 0o600
@@ -58,6 +70,31 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT NOT NULL, pipeline_id TEXT, detail TEXT NOT NULL, at_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_org ON audit (org_id, pipeline_id);
 """
+_MIGRATIONS = {
+    2: """
+CREATE TABLE deletions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, deletion_id TEXT NOT NULL UNIQUE, org_id TEXT NOT NULL,
+    pipeline_id TEXT NOT NULL, stage TEXT NOT NULL, state_name TEXT NOT NULL, assets INTEGER NOT NULL,
+    points INTEGER NOT NULL, keys INTEGER NOT NULL, actor TEXT NOT NULL, at_ms INTEGER NOT NULL,
+    status_changes INTEGER NOT NULL, release_version INTEGER NOT NULL, generation INTEGER,
+    restored_ms INTEGER, restored_generation INTEGER, deleted_values BLOB NOT NULL);
+CREATE INDEX deletions_pipeline ON deletions (org_id, pipeline_id);
+CREATE INDEX deletions_age ON deletions (at_ms);
+""",
+}
+"""version -> the statements that bring the schema of the version before to it."""
+_SELECT_DELETION_ROWS = (  # Deletion's fields, in its order
+    "SELECT deletion_id, org_id, pipeline_id, stage, state_name, assets, points, keys, actor, at_ms, "
+    "status_changes, release_version, generation, restored_ms, restored_generation FROM deletions "
+)
+_SELECT_DELETIONS = f"{_SELECT_DELETION_ROWS}WHERE org_id = ? AND pipeline_id = ? ORDER BY seq DESC"
+_INSERT_DELETION = (
+    "INSERT INTO deletions (deletion_id, org_id, pipeline_id, stage, state_name, assets, points, keys, "
+    "actor, at_ms, status_changes, release_version, generation, restored_ms, restored_generation, "
+    "deleted_values) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_encode_values = msgspec.msgpack.Encoder().encode
+_decode_values = msgspec.msgpack.Decoder(list[tuple[str, str, bytes]]).decode
 _SELECT_PIPELINES = (
     "SELECT pipeline_id, org_id, name, status, design, released, meta, release_version, updated_ms "
     "FROM pipelines "
@@ -78,6 +115,7 @@ _INSERT_AUDIT = (
 )
 
 
+@translate_errors(sqlite3.Error, CatalogUnavailable, "SQLite catalog")
 class SqliteCatalog:
     def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
@@ -250,6 +288,49 @@ class SqliteCatalog:
             for o, actor, action, p, detail, at in rows
         ]
 
+    # deletions
+
+    def add_deletion(self, deletion: Deletion, values: Sequence[DeletedItem]) -> None:
+        blob = zlib.compress(_encode_values(values), 1)
+        with self._write() as db:
+            db.execute(_INSERT_DELETION, (*astuple(deletion), blob))
+
+    def complete_deletion(self, org_id: str, deletion_id: str, generation: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE deletions SET generation = ? WHERE deletion_id = ? AND org_id = ?",
+                (generation, deletion_id, org_id),
+            )
+
+    def discard_deletion(self, org_id: str, deletion_id: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM deletions WHERE deletion_id = ? AND org_id = ?", (deletion_id, org_id))
+
+    def deletions(self, org_id: str, pipeline_id: str) -> list[Deletion]:
+        with self._read() as db:
+            rows = db.execute(_SELECT_DELETIONS, (org_id, pipeline_id)).fetchall()
+        return [Deletion(*row) for row in rows]
+
+    def deleted_values(self, org_id: str, deletion_id: str) -> list[DeletedItem] | None:
+        row = self._one(
+            "SELECT deleted_values FROM deletions WHERE deletion_id = ? AND org_id = ?", (deletion_id, org_id)
+        )
+        return None if row is None else _decode_values(zlib.decompress(row[0]))
+
+    def mark_restored(self, org_id: str, deletion_id: str, at_ms: int, generation: int) -> bool:
+        with self._write() as db:
+            return bool(
+                db.execute(
+                    "UPDATE deletions SET restored_ms = ?, restored_generation = ? "
+                    "WHERE deletion_id = ? AND org_id = ? AND restored_ms IS NULL",
+                    (at_ms, generation, deletion_id, org_id),
+                ).rowcount
+            )
+
+    def drop_deletions(self, before_ms: int) -> int:
+        with self._write() as db:
+            return db.execute("DELETE FROM deletions WHERE at_ms < ?", (before_ms,)).rowcount
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -306,14 +387,23 @@ def open_url(place: str, clock: Clock) -> SqliteCatalog:
 
 
 def _create_schema(db: sqlite3.Connection) -> None:
-    for statement in _SCHEMA.split(";"):
+    _run_script(db, _SCHEMA)
+    (version,) = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    if version is None:
+        version = 1
+        db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    if version > SCHEMA_VERSION:
+        raise ValueError(f"catalog schema version {version} is newer than this streamcalc ({SCHEMA_VERSION})")
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        _run_script(db, _MIGRATIONS[step])
+        db.execute("UPDATE schema_version SET version = ?", (step,))
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Each statement of `script` inside the caller's transaction (executescript would commit it)."""
+    for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
-    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
-    if row[0] is None:
-        db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-    elif row[0] > SCHEMA_VERSION:
-        raise ValueError(f"catalog schema version {row[0]} is newer than this streamcalc ({SCHEMA_VERSION})")
 
 
 def _add_history(

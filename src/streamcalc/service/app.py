@@ -22,6 +22,7 @@ from fastapi.openapi.utils import get_openapi
 
 from streamcalc import __version__
 from streamcalc.backends import Backends, BackendUnavailable
+from streamcalc.catalog import CatalogUnavailable
 from streamcalc.log import LogUnavailable
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service import codes
@@ -37,6 +38,7 @@ from streamcalc.state import StateUnavailable
 log = logging.getLogger(__name__)
 _UNAVAILABLE = {
     StateUnavailable: "the state store",
+    CatalogUnavailable: "the catalog",
     LogUnavailable: "the log",
     BackendUnavailable: "a backend",
 }
@@ -129,7 +131,9 @@ def _open(app: FastAPI, settings: ServiceSettings, backends: Backends) -> None:
     app.state.authenticator = Authenticator(
         catalog, backends.clock, token_ttl_s=settings.token_ttl_s, window_s=settings.signature_window_s
     )
-    app.state.pipelines = PipelineService(backends, supervisor)
+    app.state.pipelines = PipelineService(
+        backends, supervisor, deletion_retention_s=settings.deletion_retention_s
+    )
     app.state.pipelines.resume_running()
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamcalc.backends import Backends, VolatileState
-from streamcalc.catalog import PipelineRecord
+from streamcalc.catalog import Deletion, PipelineRecord
 from streamcalc.errors import StreamcalcError
 from streamcalc.library import OperatorType
 from streamcalc.library.edh_kafka import ConsumerConfig
@@ -28,7 +28,9 @@ from streamcalc.runtime.supervisor import BackendsNotShared, Supervisor, WorkerS
 from streamcalc.service import codes
 from streamcalc.service.errors import ApiError
 from streamcalc.service.schemas import SaveRequest, StartRequest
+from streamcalc.service.settings import DEFAULT_DELETION_RETENTION_S
 from streamcalc.service.stage_state import StateRequest, get_items, state_name, stateful_stage
+from streamcalc.service.undo import StateUndo, held_values
 
 log = logging.getLogger(__name__)
 LAG_SAMPLES_KEPT = 360
@@ -37,10 +39,17 @@ LAG_SAMPLES_KEPT = 360
 class PipelineService:
     """On the catalog, log and state of `backends` (the supervisor's too), opened as used."""
 
-    def __init__(self, backends: Backends, supervisor: Supervisor) -> None:
+    def __init__(
+        self,
+        backends: Backends,
+        supervisor: Supervisor,
+        *,
+        deletion_retention_s: int = DEFAULT_DELETION_RETENTION_S,
+    ) -> None:
         self._backends = backends
         self._catalog = backends.catalog
         self._supervisor = supervisor
+        self._undo = StateUndo(backends.catalog, backends.clock, deletion_retention_s)
         self._lock = threading.Lock()  # one lifecycle action at a time (EnOS 61121 does the same per org)
         self._lag: dict[str, _LagSeries] = {}
 
@@ -191,8 +200,16 @@ class PipelineService:
         _, op = self._stateful_stage(org_id, request)
         return get_items(self._backends.state.store(request.pipeline_id), op, request)
 
-    def delete_state(self, org_id: str, request: StateRequest) -> int:
-        """Delete assets x points of the stage, atomically, only while PAUSED; returns keys deleted.
+    def count_state(self, org_id: str, request: StateRequest) -> int:
+        """How many of the keys hold state: what a delete would delete (while running: as last
+        committed, so a delete after it may find more or fewer)."""
+        _, op = self._stateful_stage(org_id, request)
+        store = self._backends.state.store(request.pipeline_id)
+        return len(held_values(store, state_name(op, request.stage), request))
+
+    def delete_state(self, org_id: str, request: StateRequest, actor: str) -> tuple[int, str | None]:
+        """Delete assets x points of the stage, atomically, only while PAUSED, keeping the values
+        for undo (`undo.StateUndo`); returns (keys deleted, the deletion's id or None if none held state).
 
         Under the lifecycle lock, so no start can slip in between the check and the delete.
         """
@@ -204,12 +221,28 @@ class PipelineService:
                     f"Stage state can only be deleted while the pipeline is PAUSED; it is {record.status}",
                 )
             store = self._backends.state.store(request.pipeline_id)
-            return store.delete_keys(state_name(op, request.stage), request.asset_ids, request.point_ids)
+            return self._undo.delete(record, store, state_name(op, request.stage), request, actor)
 
-    def _stateful_stage(self, org_id: str, request: StateRequest) -> tuple[PipelineRecord, OperatorType[Any]]:
-        record = self.find(org_id, request.pipeline_id)
+    def deletions(self, org_id: str, pipeline_id: str) -> list[dict[str, Any]]:
+        """The pipeline's deletions kept for undo, newest first, without their values (not under
+        the lifecycle lock: a pause must not hold it up; restore checks again under the lock)."""
+        record = self._in_org(org_id, pipeline_id)
+        return self._undo.deletions(record, self._backends.state.store(pipeline_id))
+
+    def restore_state(self, org_id: str, pipeline_id: str, deletion_id: str, actor: str) -> Deletion:
+        """Put a deletion's values back while the pipeline is still PAUSED since it (61199 otherwise)."""
+        with self._lock:
+            record = self._in_org(org_id, pipeline_id)
+            return self._undo.restore(record, self._backends.state.store(pipeline_id), deletion_id, actor)
+
+    def _in_org(self, org_id: str, pipeline_id: str) -> PipelineRecord:
+        record = self.find(org_id, pipeline_id)
         if record is None:
             raise ApiError(codes.WRONG_PIPELINE_OR_ORG, "Wrong pipelineId or OU has no privilege")
+        return record
+
+    def _stateful_stage(self, org_id: str, request: StateRequest) -> tuple[PipelineRecord, OperatorType[Any]]:
+        record = self._in_org(org_id, request.pipeline_id)
         return record, stateful_stage(record.released or record.design, request.stage)
 
     def sample_lag(self) -> None:

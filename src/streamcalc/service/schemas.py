@@ -60,7 +60,7 @@ NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)
 Ids = Annotated[list[str], BeforeValidator(_ids), WithJsonSchema({"type": "string"})]
 """Comma-separated ids in a string: blanks trimmed, duplicates count once."""
 OperateAction = Literal["save", "release", "start", "pause", "stop"]
-StateAction = Literal["get", "delete"]
+StateAction = Literal["get", "delete", "restore"]
 
 
 class Envelope(BaseModel):
@@ -104,6 +104,28 @@ class StageStateRequest(BaseModel):
         alias="assetIds", description="comma-separated; blanks trimmed, duplicates count once"
     )
     point_ids: Ids = Field(alias="pointIds", description=f"comma-separated; assets x points <= {MAX_KEYS:,}")
+
+
+class StateQuery(BaseModel):
+    """Stage state: what to do; dryRun (ours) makes a delete count what it would delete."""
+
+    action: StateAction = Field(description="get the state, delete it, or restore a deletion (ours)")
+    dryRun: Flag = Field(
+        False, description="delete only (ours): delete nothing, answer how many keys hold state"
+    )
+
+
+class DeletionsQuery(BaseModel):
+    """List the deletions kept for undo (ours)."""
+
+    pipelineId: NonBlank
+
+
+class RestoreRequest(BaseModel):
+    """Restore a deletion (ours, action=restore)."""
+
+    pipeline_id: NonBlank = Field(alias="pipelineId")
+    deletion_id: NonBlank = Field(alias="deletionId", description="from the deletions list")
 
 
 def _object_or_text(raw: object) -> object:

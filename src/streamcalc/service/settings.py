@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+DEFAULT_DELETION_RETENTION_S = 7 * 24 * 3600
+
 
 class Bootstrap(BaseModel):
     """An org and service account that `serve` makes sure exist (e.g. for a demo or first run)."""
@@ -26,6 +28,8 @@ class ServiceSettings(BaseModel):
     signature_window_s: int = Field(300, ge=1)
     """How far apim-timestamp may be from the server clock; also how long replays are remembered."""
     lag_sample_interval_s: float = Field(10.0, gt=0)
+    deletion_retention_s: int = Field(DEFAULT_DELETION_RETENTION_S, ge=0)
+    """How long a Delete Stage State keeps the deleted values for undo (STREAMCALC_DELETION_RETENTION_S)."""
     bootstrap: Bootstrap | None = None
 
     @classmethod
@@ -41,4 +45,9 @@ class ServiceSettings(BaseModel):
             bootstrap = Bootstrap(
                 org_id=env[keys[0]], app_key=env[keys[1]], app_secret=SecretStr(env[keys[2]])
             )
-        return cls.model_validate({"data_dir": data_dir, "bootstrap": bootstrap, **overrides})
+        retention = (
+            {"deletion_retention_s": env["STREAMCALC_DELETION_RETENTION_S"]}
+            if env.get("STREAMCALC_DELETION_RETENTION_S")
+            else {}
+        )
+        return cls.model_validate({"data_dir": data_dir, "bootstrap": bootstrap, **retention, **overrides})

@@ -19,6 +19,8 @@ Semantics every backend keeps (an in-memory store, LMDB and Redis alike):
   is stale gets `StaleCheckpoint` and nothing is written. This fences zombie workers and any
   cache that was read before a delete, reset or clear (architecture invariant 4).
 - `delete_keys` removes every requested key of one stage or none, and bumps the generation.
+  `put_keys` (an undo of a delete) writes keys of one stage all or none, and bumps it too;
+  neither moves a worker's seq, so recovery never takes them for a batch.
 - Offsets never move backwards through `commit` (`OffsetRegression`); `reset_offsets` and
   `clear` are the only ways back, and both bump the generation.
 - No call blocks on another reader; writers are serialised by the backend.
@@ -82,6 +84,11 @@ class StateStore(Protocol):
 
     def delete_keys(self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]) -> int:
         """Delete the cross product assets x points of `stage` atomically; returns how many existed."""
+        ...
+
+    def put_keys(self, stage: str, items: Iterable[tuple[str, str, bytes]]) -> None:
+        """Write (assetId, pointId, value) items into `stage` atomically and bump the generation;
+        seqs and offsets are untouched (a restored delete is no batch)."""
         ...
 
     def checkpoint(self, worker: int = 0) -> Checkpoint:

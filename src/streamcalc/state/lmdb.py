@@ -63,6 +63,12 @@ class LmdbStateStore:
             self._bump_generation(txn)
         return deleted
 
+    def put_keys(self, stage: str, items: Iterable[tuple[str, str, bytes]]) -> None:
+        changes = {(a, p): v for a, p, v in items}
+        with self._env.begin(write=True) as txn:
+            self._write_stage(txn, stage, changes)
+            self._bump_generation(txn)
+
     def checkpoint(self, worker: int = 0) -> Checkpoint:
         with self._env.begin(db=self._meta) as txn:
             return self._read_checkpoint(txn, worker)

@@ -57,6 +57,12 @@ class MemoryStateStore:
             self._generation += 1
         return deleted
 
+    def put_keys(self, stage: str, items: Iterable[tuple[str, str, bytes]]) -> None:
+        changes = {(a, p): v for a, p, v in items}
+        with self._lock:
+            self._write_stage(stage, changes)
+            self._generation += 1
+
     def checkpoint(self, worker: int = 0) -> Checkpoint:
         with self._lock:
             return self._checkpoint(worker)

@@ -60,8 +60,8 @@ a call after at most about RETRIES x SOCKET_TIMEOUT_S."""
 CONNECT_TIMEOUT_S = 2.0
 _CHUNK = 4000
 """Values per HSET/HDEL inside a script: Lua's unpack() takes a few thousand at a time."""
-_FIELDS_PER_READ = 50_000
-"""Fields per HMGET: a larger read is several HMGETs in one MULTI."""
+_FIELDS_PER_COMMAND = 50_000
+"""Fields per HMGET or HSET outside a script: more are several commands in one MULTI."""
 
 # KEYS: meta, offsets, stages, then one state hash per stage written.
 # ARGV: worker, expected seq, expected generation, new seq, token, n offsets, (field, offset) x n,
@@ -212,11 +212,11 @@ class RedisStateStore:
 
     def get_many(self, stage: str, keys: Iterable[StateKey]) -> list[bytes | None]:
         fields = [_field(a, p) for a, p in keys]
-        if len(fields) <= _FIELDS_PER_READ:
+        if len(fields) <= _FIELDS_PER_COMMAND:
             return self._client.hmget(self._keys.state(stage), fields) if fields else []
         pipe = self._client.pipeline(transaction=True)
-        for i in range(0, len(fields), _FIELDS_PER_READ):
-            pipe.hmget(self._keys.state(stage), fields[i : i + _FIELDS_PER_READ])
+        for i in range(0, len(fields), _FIELDS_PER_COMMAND):
+            pipe.hmget(self._keys.state(stage), fields[i : i + _FIELDS_PER_COMMAND])
         return [value for values in pipe.execute() for value in values]
 
     def scan(self, stage: str, asset_id: str | None = None) -> Iterator[tuple[str, str, bytes]]:
@@ -233,6 +233,17 @@ class RedisStateStore:
         keys = [self._keys.meta, self._keys.stages, self._keys.state(stage)]
         deleted: int = self._delete(keys=keys, args=[_token(), stage, _CHUNK, len(points), *points, *assets])
         return deleted
+
+    def put_keys(self, stage: str, items: Iterable[tuple[str, str, bytes]]) -> None:
+        mapping = {_field(a, p): v for a, p, v in items}
+        fields = list(mapping.items())
+        pipe = self._client.pipeline(transaction=True)  # MULTI/EXEC: all of it or none
+        for i in range(0, len(fields), _FIELDS_PER_COMMAND):
+            pipe.hset(self._keys.state(stage), mapping=dict(fields[i : i + _FIELDS_PER_COMMAND]))
+        if fields:
+            pipe.sadd(self._keys.stages, stage)
+        pipe.hincrby(self._keys.meta, "generation", 1)
+        pipe.execute()
 
     def checkpoint(self, worker: int = 0) -> Checkpoint:
         pipe = self._client.pipeline(transaction=True)

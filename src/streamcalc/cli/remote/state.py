@@ -1,9 +1,11 @@
-"""`streamcalc state`: get and delete the stage state of a pipeline for assets x points."""
+"""`streamcalc state`: get and delete the stage state of a pipeline for assets x points, see
+what a delete would delete, and list and restore the deletions kept for undo."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +16,7 @@ from streamcalc.cli.inputs import read_text
 from streamcalc.cli.option_groups import option_groups
 from streamcalc.cli.output import console, err, fail
 from streamcalc.cli.remote.connection import Connection
-from streamcalc.cli.remote.pipelines import PipelineId
+from streamcalc.cli.remote.pipelines import AsJson, PipelineId
 
 app = typer.Typer(no_args_is_help=True, help="Stage state of a pipeline on a running service.")
 Stage = Annotated[
@@ -73,19 +75,69 @@ def state_get(
 def state_delete(
     keys: Keys,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Delete nothing; print how many of the keys hold state.")
+    ] = False,
     *,
     connection: Connection,
 ) -> None:
-    """Delete the state of every (asset, point) atomically; the pipeline must be PAUSED."""
+    """Delete the state of every (asset, point) atomically; the pipeline must be PAUSED. The
+    values are kept for a while: `streamcalc state deletions` lists them, `restore` undoes one."""
     asset_ids, point_ids = keys.ids()
     count = len(asset_ids) * len(point_ids)
     what = f"{len(asset_ids)} asset(s) x {len(point_ids)} point(s) = {count} key(s)"
     err.print(f"{keys.stage} of {keys.pipeline_id}: {what}", highlight=False)
+    if dry_run:
+        with connection.client() as client, err.status(f"counting {count} key(s)"):
+            held = client.delete_stage_state_dry_run(keys.pipeline_id, keys.stage, asset_ids, point_ids)
+        typer.echo(f"would delete: {held} key(s) hold state")
+        return
     if not yes:
         typer.confirm("Delete their state?", abort=True, err=True)
     with connection.client() as client, err.status(f"deleting {count} key(s)"):
         deleted = client.delete_stage_state(keys.pipeline_id, keys.stage, asset_ids, point_ids)
     typer.echo(f"deleted: {json.dumps(deleted)}")
+
+
+@app.command("deletions")
+@option_groups
+def state_deletions(pipeline_id: PipelineId, as_json: AsJson = False, *, connection: Connection) -> None:
+    """The deletions of the pipeline's state kept for undo, newest first."""
+    with connection.client() as client:
+        deletions = client.stage_state_deletions(pipeline_id)
+    if as_json:
+        for deletion in deletions:
+            typer.echo(json.dumps(deletion))
+        return
+    table = Table(
+        "deletionId", "stage", "keys", "by", "time", "restorable", caption=f"{len(deletions)} deletion(s)"
+    )
+    for d in deletions:
+        restorable = (
+            "yes" if d["restorable"] else f"restored {_time(d['restoredAt'])}" if "restoredAt" in d else "no"
+        )
+        table.add_row(
+            d["deletionId"], d["stageInstanceName"], str(d["keys"]), d["by"], _time(d["time"]), restorable
+        )
+    console.print(table)
+
+
+@app.command("restore")
+@option_groups
+def state_restore(
+    pipeline_id: PipelineId,
+    deletion_id: Annotated[str, typer.Argument(help="The deletion, from `streamcalc state deletions`.")],
+    *,
+    connection: Connection,
+) -> None:
+    """Put a deletion's values back; the pipeline must still be PAUSED since that delete."""
+    with connection.client() as client, err.status(f"restoring {deletion_id}"):
+        restored = client.restore_stage_state(pipeline_id, deletion_id)
+    typer.echo(f"restored: {restored} key(s)")
+
+
+def _time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _ids(inline: str | None, file: Path | None, what: str) -> list[str]:
