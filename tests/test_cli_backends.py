@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from redis_server import RedisServer
+from redis_server import RedisServer, free_port
 from streamcalc.cli import app
 from streamcalc.client import StreamcalcClient
 from streamcalc.clock import SYSTEM_CLOCK
@@ -49,13 +48,6 @@ def topics_in(log_dir: Path) -> list[str]:
         return sorted(c.name for c in log_.topics())
     finally:
         log_.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager

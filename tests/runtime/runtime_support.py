@@ -31,6 +31,14 @@ from streamcalc.state import StateStore
 from streamcalc.state.lmdb import open_pipeline_state
 
 IN, OUT = "MEASURE_POINT_INTERNAL_o1", "MEASURE_POINT_CAL_o1"
+FEW_COMMITS = RunnerOptions(
+    max_wait_s=0,
+    max_batch_records=300,
+    commit_max_batches=3,
+    commit_interval_s=600,
+    commit_when_drained=False,
+)
+"""A commit every third batch only: up to three batches appended but uncommitted at a time."""
 STAGE = "SimplifiedTimeWindowAggregator_01"
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 

@@ -9,27 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from runtime_support import IN, OUT, STAGE, generate_messages, sum_pipeline
+from runtime_support import FEW_COMMITS, IN, OUT, STAGE, generate_messages, sum_pipeline
 
 from streamcalc.clock import SYSTEM_CLOCK
 from streamcalc.log import AppendEntry, LogUnavailable, ProducerStamp, TopicConfig
 from streamcalc.log.memory import MemoryLog
 from streamcalc.pipeline import build_graph
 from streamcalc.runtime.errorlane import decode_error, error_topic
-from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.recovery import RecoveryError
 from streamcalc.runtime.runner import Runner
 from streamcalc.state.lmdb import LmdbStateStore
 
 OUT_PARTITIONS = 3
 """So that one batch appends several entries, and a cut can fall between or inside them."""
-OPTIONS = RunnerOptions(
-    max_wait_s=0,
-    max_batch_records=300,
-    commit_max_batches=3,
-    commit_interval_s=600,
-    commit_when_drained=False,
-)
 """Up to three batches appended but uncommitted at a time."""
 MESSAGES = generate_messages(3_000, keys=40)
 
@@ -51,7 +43,7 @@ def filled_log(gap: int = 0) -> MemoryLog:
 
 
 def runner(log_: MemoryLog, store: LmdbStateStore) -> Runner:
-    return Runner("p1", build_graph(sum_pipeline()), log_, store, options=OPTIONS)
+    return Runner("p1", build_graph(sum_pipeline()), log_, store, options=FEW_COMMITS)
 
 
 def drain(run: Runner) -> None:

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 from runtime_support import (
     BASE_MS,
+    FEW_COMMITS,
     IN,
     OUT,
     STAGE,
@@ -373,16 +374,6 @@ def test_state_in_an_encoding_the_operator_no_longer_reads_is_refused_with_the_w
     assert store.state_versions() == {stage: 2}
     store.close()
     log_.close()
-
-
-FEW_COMMITS = RunnerOptions(
-    max_wait_s=0,
-    max_batch_records=300,
-    commit_max_batches=3,
-    commit_interval_s=600,
-    commit_when_drained=False,
-)
-"""Up to three batches appended but uncommitted at a time."""
 
 
 def uninterrupted(data_dir: Path, messages: list[bytes]) -> RunResult:

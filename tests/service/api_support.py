@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from redis_server import free_port
 from streamcalc.backends import Backends
 from streamcalc.client import EnosError, StreamcalcClient
 from streamcalc.clock import SYSTEM_CLOCK, Clock
@@ -41,13 +41,6 @@ class Service:
         self, org_id: str = ORG, app_key: str = APP_KEY, app_secret: str = APP_SECRET
     ) -> StreamcalcClient:
         return StreamcalcClient(self.url, org_id, app_key, app_secret)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def service_app(

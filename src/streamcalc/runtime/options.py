@@ -53,7 +53,7 @@ class RunnerOptions:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
-    def commit_due(self, elapsed_s: float, records: int, batches: int, drained: bool = False) -> bool:
+    def commit_due(self, elapsed_s: float, records: int, batches: int, drained: bool) -> bool:
         """Whether uncommitted work (`batches` batches, `records` records, the oldest
         `elapsed_s` ago; `drained`: the last poll found no more input) should be committed now."""
         return batches > 0 and (

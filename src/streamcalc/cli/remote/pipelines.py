@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ from rich.table import Table
 
 from streamcalc.cli.inputs import read_object
 from streamcalc.cli.option_groups import option_groups
-from streamcalc.cli.output import console, err, fail
+from streamcalc.cli.output import console, err, fail, timestamp
 from streamcalc.cli.remote.connection import Connection
 from streamcalc.client import StreamcalcClient
 
@@ -116,7 +115,9 @@ def list_(
     table = Table("id", "name", "status", "updated", caption=f"page {page_no}; {count} in all")
     table.columns[0].no_wrap = True
     for p in pipelines:
-        table.add_row(p["pipelineId"], p.get("pipelineName") or "", p["status"], _time(p.get("updateTime")))
+        table.add_row(
+            p["pipelineId"], p.get("pipelineName") or "", p["status"], timestamp(p.get("updateTime"))
+        )
     console.print(table)
 
 
@@ -155,7 +156,7 @@ def show(
     table = Table("field", "value", show_header=False)
     for key, value in data.items():
         if key != "pipelineJson":
-            table.add_row(key, _time(value) if key == "updateTime" else _text(value))
+            table.add_row(key, timestamp(value) if key == "updateTime" else _text(value))
     console.print(table)
     console.print(JSON.from_data(data.get("pipelineJson")))
 
@@ -174,14 +175,8 @@ def lag(
     console.print(f"source topic {data['topicName']} of {pipeline_id}", highlight=False)
     table = Table("time", "offset", "lag")
     for sample in data["lagAndOffset"][-last:]:
-        table.add_row(_time(sample["ts"]), str(sample["offset"]), str(sample["lag"]))
+        table.add_row(timestamp(sample["ts"]), str(sample["offset"]), str(sample["lag"]))
     console.print(table)
-
-
-def _time(ms: Any) -> str:
-    if not isinstance(ms, int):
-        return ""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _text(value: Any) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,7 @@ from rich.table import Table
 
 from streamcalc.cli.inputs import read_text
 from streamcalc.cli.option_groups import option_groups
-from streamcalc.cli.output import console, err, fail
+from streamcalc.cli.output import console, err, fail, timestamp
 from streamcalc.cli.remote.connection import Connection
 from streamcalc.cli.remote.pipelines import AsJson, PipelineId
 
@@ -114,10 +113,14 @@ def state_deletions(pipeline_id: PipelineId, as_json: AsJson = False, *, connect
     )
     for d in deletions:
         restorable = (
-            "yes" if d["restorable"] else f"restored {_time(d['restoredAt'])}" if "restoredAt" in d else "no"
+            "yes"
+            if d["restorable"]
+            else f"restored {timestamp(d['restoredAt'])}"
+            if "restoredAt" in d
+            else "no"
         )
         table.add_row(
-            d["deletionId"], d["stageInstanceName"], str(d["keys"]), d["by"], _time(d["time"]), restorable
+            d["deletionId"], d["stageInstanceName"], str(d["keys"]), d["by"], timestamp(d["time"]), restorable
         )
     console.print(table)
 
@@ -134,10 +137,6 @@ def state_restore(
     with connection.client() as client, err.status(f"restoring {deletion_id}"):
         restored = client.restore_stage_state(pipeline_id, deletion_id)
     typer.echo(f"restored: {restored} key(s)")
-
-
-def _time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _ids(inline: str | None, file: Path | None, what: str) -> list[str]:
