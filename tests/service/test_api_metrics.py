@@ -69,7 +69,10 @@ def test_metrics_move_with_the_work(tmp_path: Path) -> None:
         client.produce(IN, [*good, record("a0", "not a number", 10)])  # type: ignore[arg-type]
 
         at = {"org": ORG, "pipeline": pid}
-        during = scrape_until(service, 6, "streamcalc_records_in_total", **at, stage=STAGE)
+        scrape_until(service, 6, "streamcalc_records_in_total", **at, stage=STAGE)
+        during = scrape_until(
+            service, 5, "streamcalc_state_keys", **at, stage=STAGE
+        )  # counted a moment later
         assert value(during, "streamcalc_pipeline_status", **at, status="RUNNING") == 1
         assert value(during, "streamcalc_pipeline_status", **at, status="PUBLISHED") == 0
         assert value(during, "streamcalc_records_in_total", **at, stage="EDHKafkaConsumer_01") == 6
@@ -77,7 +80,6 @@ def test_metrics_move_with_the_work(tmp_path: Path) -> None:
         assert value(during, "streamcalc_records_rejected_total", **at, stage=STAGE) == 1
         assert value(during, "streamcalc_records_out_total", **at, stage="EDHKafkaProducer_01") == 5
         assert value(during, "streamcalc_consumer_lag_records", **at, topic=IN, partition="0") == 0
-        assert value(during, "streamcalc_state_keys", **at, stage=STAGE) == 5
         assert value(during, "streamcalc_workers", **at) == 1
         assert (value(during, "streamcalc_checkpoint_duration_seconds_count", **at) or 0) >= 1
         assert value(during, "streamcalc_checkpoint_duration_seconds_bucket", **at, le="+Inf") == value(

@@ -15,9 +15,9 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from api_support import APP_KEY, APP_SECRET, IN, ORG, STAGE, Service, record, released, running_service
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from api_support import APP_KEY, APP_SECRET, IN, ORG, STAGE, Service, record, released, running_service
 from streamcalc.catalog.sqlite import SqliteCatalog
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,7 +37,9 @@ TIMEOUT_MS = 30_000
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the console tests need Debian's chromium (apt-get install chromium)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: the console tests need Debian's chromium (apt-get install chromium)"
+        )
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched

@@ -120,6 +120,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             if path.startswith("/apim-token-service/"):
                 for operation in item.values():
                     operation["security"] = []
+        spec["paths"]["/metrics"]["get"]["security"] = [{"bearer": []}]  # a scraper signs nothing
         app.openapi_schema = spec
     return app.openapi_schema
 
