@@ -3,6 +3,7 @@ counts, lag, state keys and deletes move with the work; who may scrape what."""
 
 from __future__ import annotations
 
+import re
 from contextlib import closing
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streamcalc.catalog.sqlite import SqliteCatalog
 
+DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "streamcalc.json"
 METRICS_TOKEN = "operator-metrics-token-for-tests"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -95,11 +97,21 @@ def test_metrics_move_with_the_work(tmp_path: Path) -> None:
         assert value(paused, "streamcalc_state_deleted_keys_total", **at, stage=STAGE) == 2
         assert value(paused, "streamcalc_workers", **at) == 0
         assert value(paused, "streamcalc_records_in_total", **at, stage=STAGE) == 6  # kept while paused
+        client.restore_stage_state(pid, client.stage_state_deletions(pid)[0]["deletionId"])
+        restored = scrape(service)
+        assert value(restored, "streamcalc_state_restored_keys_total", **at, stage=STAGE) == 2
+        assert value(restored, "streamcalc_state_keys", **at, stage=STAGE) == 5
 
         client.start_pipeline(pid)  # a new worker carries on from the counts of the last
         resumed = scrape_until(service, 9, "streamcalc_records_in_total", **at, stage="EDHKafkaConsumer_01")
         assert value(resumed, "streamcalc_consumer_lag_records", **at, topic=IN, partition="0") == 0
         assert all("assetId" not in dict(labels) and "pointId" not in dict(labels) for _, labels in resumed)
+        assert dashboard_series() <= {name for name, _ in resumed}
+
+
+def dashboard_series() -> set[str]:
+    """The series the Grafana dashboard queries."""
+    return set(re.findall(r"streamcalc_\w+", DASHBOARD.read_text()))
 
 
 def test_who_may_scrape_what(tmp_path: Path) -> None:
