@@ -4,7 +4,7 @@ SIGKILL with batches appended but not committed, and carried on by the restarted
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 from runtime_support import (
@@ -15,17 +15,15 @@ from runtime_support import (
     fill,
     generate_messages,
     prepare,
+    run_in_process,
     sum_pipeline,
     wait_until,
     write_p1_spec,
 )
 
 from streamcalc.log.embedded import open_log
-from streamcalc.pipeline import build_graph
 from streamcalc.runtime.options import RunnerOptions
-from streamcalc.runtime.runner import Runner
-from streamcalc.runtime.stats import CHECKPOINT_BUCKETS, StageCounts, WorkerStats, pipeline_stats
-from streamcalc.state.lmdb import open_pipeline_state
+from streamcalc.runtime.stats import CHECKPOINT_BUCKETS, WorkerStats, pipeline_stats
 
 SOURCE, SELECTOR, SINK = "EDHKafkaConsumer_01", "PointSelector_01", "EDHKafkaProducer_01"
 
@@ -34,28 +32,9 @@ def counted_in_process(data_dir: Path, messages: list[bytes]) -> WorkerStats:
     """An uninterrupted run over `messages`, its commits' counts added up."""
     log_ = open_log(data_dir)
     fill(log_, IN, messages)
-    store = open_pipeline_state(data_dir, "p1")
+    log_.close()
     stats = WorkerStats()
-
-    def committed(counts: Mapping[str, StageCounts], seconds: float) -> None:
-        stats.committed(counts, seconds)
-
-    try:
-        runner = Runner(
-            "p1",
-            build_graph(sum_pipeline()),
-            log_,
-            store,
-            options=RunnerOptions(max_wait_s=0),
-            on_commit=committed,
-        )
-        runner.recover()
-        while runner.run_once():
-            pass
-        runner.flush()
-    finally:
-        store.close()
-        log_.close()
+    runner = run_in_process(data_dir, "p1", sum_pipeline(), stats.committed)
     assert stats.stages[SOURCE].records_in == runner.stats.records_in == len(messages)
     assert sum(c.rejected for c in stats.stages.values()) == runner.stats.rejected > 0
     assert stats.stages[SINK].records_out == runner.stats.records_out

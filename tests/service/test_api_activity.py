@@ -3,13 +3,11 @@ org's audit log; another org's pipeline does not exist for them."""
 
 from __future__ import annotations
 
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from api_support import IN, STAGE, code_of, record, released, running_service, wait_for
+from api_support import IN, STAGE, code_of, other_org, record, released, running_service, wait_for
 
-from streamcalc.catalog.sqlite import SqliteCatalog
 from streamcalc.client import StreamcalcClient
 
 P = "/streaming/v2.0/streaming/pipeline"
@@ -65,11 +63,10 @@ def test_activity_rejected_and_audit_follow_the_work(tmp_path: Path) -> None:
 def test_another_orgs_pipeline_does_not_exist(tmp_path: Path) -> None:
     with running_service(tmp_path) as service, service.client() as client:
         pid = released(client)
-        with closing(SqliteCatalog(tmp_path / "catalog.sqlite3")) as catalog:
-            catalog.create_account("o2", "o2-key", "o2-secret")
-        with service.client("o2", "o2-key", "o2-secret") as other:
+        account = other_org(service)
+        with service.client("o2", account.app_key, account.app_secret) as other:
             for path in (f"{P}/{pid}/activity", f"{P}/{pid}/rejected"):
                 assert code_of(lambda path=path: other.call("GET", path))[0] == 61108  # type: ignore[misc]
             assert other.call("GET", "/streaming/v2.0/audit", {"pipelineId": pid}) == {"entries": []}
-        with service.client("o1", "o2-key", "o2-secret") as posing:  # o2's account, o1's id
+        with service.client("o1", account.app_key, account.app_secret) as posing:  # o2's account, o1's id
             assert code_of(lambda: posing.call("GET", "/streaming/v2.0/audit"))[0] == 61106

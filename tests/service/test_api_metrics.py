@@ -4,7 +4,6 @@ counts, lag, state keys and deletes move with the work; who may scrape what."""
 from __future__ import annotations
 
 import re
-from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -17,14 +16,13 @@ from api_support import (
     STAGE,
     Service,
     access_token,
+    other_org,
     record,
     released,
     running_service,
     wait_for,
 )
 from prometheus_client.parser import text_string_to_metric_families
-
-from streamcalc.catalog.sqlite import SqliteCatalog
 
 DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "streamcalc.json"
 METRICS_TOKEN = "operator-metrics-token-for-tests"
@@ -119,9 +117,8 @@ def test_who_may_scrape_what(tmp_path: Path) -> None:
     else is 401 in the EnOS envelope."""
     with running_service(tmp_path, metrics_token=METRICS_TOKEN) as service, service.client() as client:
         pid = released(client)
-        other_key, other_secret = "o2-key", "o2-secret"
-        with closing(SqliteCatalog(tmp_path / "catalog.sqlite3")) as catalog:
-            catalog.create_account("o2", other_key, other_secret)
+        account = other_org(service)
+        other_key, other_secret = account.app_key, account.app_secret
         with service.client("o2", other_key, other_secret) as other:
             other_pid = released(other, "MEASURE_POINT_INTERNAL_o2")
 

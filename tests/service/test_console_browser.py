@@ -11,14 +11,22 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
-from api_support import APP_KEY, APP_SECRET, IN, ORG, STAGE, Service, record, released, running_service
+from api_support import (
+    APP_KEY,
+    APP_SECRET,
+    IN,
+    ORG,
+    STAGE,
+    Service,
+    other_org,
+    record,
+    released,
+    running_service,
+)
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-
-from streamcalc.catalog.sqlite import SqliteCatalog
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -136,17 +144,16 @@ def test_operator_story_in_the_console(tmp_path: Path, page: Page, shots: Path) 
 def test_another_org_sees_none_of_it(tmp_path: Path, page: Page, shots: Path) -> None:
     with running_service(tmp_path) as service, service.client() as client:
         pid = released(client)
-        with closing(SqliteCatalog(tmp_path / "catalog.sqlite3")) as catalog:
-            catalog.create_account("o2", "o2-key", "o2-secret")
+        account = other_org(service)
 
         page.goto(f"{service.url}/console/")
         page.get_by_label("Org ID").fill(ORG)  # another org's id with o2's account: refused
-        page.get_by_label("App key").fill("o2-key")
-        page.get_by_label("App secret").fill("o2-secret")
+        page.get_by_label("App key").fill(account.app_key)
+        page.get_by_label("App secret").fill(account.app_secret)
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("alert")).to_contain_text("61106")
 
-        sign_in(page, service, "o2", "o2-key", "o2-secret")
+        sign_in(page, service, "o2", account.app_key, account.app_secret)
         expect(page.get_by_text("No pipelines in this org.")).to_be_visible()
         page.goto(f"{service.url}/console/#/pipeline/{pid}")
         expect(page.get_by_role("alert").first).to_contain_text("61108")
