@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from api_support import (
     APP_KEY,
@@ -27,6 +28,8 @@ from api_support import (
     running_service,
 )
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from streamcalc.service.app import CONSOLE_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -158,3 +161,17 @@ def test_another_org_sees_none_of_it(tmp_path: Path, page: Page, shots: Path) ->
         page.goto(f"{service.url}/console/#/pipeline/{pid}")
         expect(page.get_by_role("alert").first).to_contain_text("61108")
         page.screenshot(path=shots / "5-other-org.png", full_page=True)
+
+
+def test_the_console_is_served_whole_and_offline(tmp_path: Path) -> None:
+    """Every file from the package, as a browser loads modules; nothing from elsewhere."""
+    files = sorted(p for p in CONSOLE_DIR.iterdir() if p.is_file())
+    assert {p.suffix for p in files} == {".html", ".js", ".css"}
+    with running_service(tmp_path) as service:
+        assert httpx.get(f"{service.url}/console", follow_redirects=True).url.path == "/console/"
+        for path in files:
+            response = httpx.get(f"{service.url}/console/{path.name}")
+            assert response.status_code == 200 and response.content == path.read_bytes()
+            if path.suffix == ".js":
+                assert response.headers["content-type"].startswith("text/javascript")  # modules need it
+            assert not re.search(r"(src|href|import[^;]*from)\s*=?\s*[\"']?(https?:)?//", response.text), path
