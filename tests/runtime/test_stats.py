@@ -23,7 +23,14 @@ from runtime_support import (
 
 from streamcalc.log.embedded import open_log
 from streamcalc.runtime.options import RunnerOptions
-from streamcalc.runtime.stats import CHECKPOINT_BUCKETS, WorkerStats, pipeline_stats
+from streamcalc.runtime.stats import (
+    CHECKPOINT_BUCKETS,
+    StageCounts,
+    WorkerStats,
+    WorkerStatsFile,
+    pipeline_stats,
+    stats_dir,
+)
 
 SOURCE, SELECTOR, SINK = "EDHKafkaConsumer_01", "PointSelector_01", "EDHKafkaProducer_01"
 
@@ -72,3 +79,15 @@ def test_a_batch_redone_after_a_crash_counts_once(
     wait_until(lambda: committed_offset(data, "p1") == len(messages), what="the restarted worker to catch up")
     assert worker.stop() == 0, worker.output
     assert pipeline_stats(data, "p1").stages == expected.stages
+
+
+def test_a_stats_file_that_cannot_be_written_never_stops_the_worker(tmp_path: Path) -> None:
+    stats = WorkerStatsFile(tmp_path, "p1", 0)
+    blocker = stats_dir(tmp_path, "p1") / "worker-0.tmp"
+    blocker.mkdir()  # the write fails as on a full disk
+    stats.committed({STAGE: StageCounts(2, 1, 1)}, 0.01)
+    assert pipeline_stats(tmp_path, "p1").checkpoints == 0
+    blocker.rmdir()
+    stats.committed({STAGE: StageCounts(1, 1, 0)}, 0.01)  # the next commit writes both
+    assert pipeline_stats(tmp_path, "p1").stages == {STAGE: StageCounts(3, 2, 1)}
+    assert WorkerStatsFile(tmp_path, "p1", 0).stats.checkpoints == 2  # a restarted worker carries on

@@ -51,6 +51,7 @@ def browser() -> Iterator[Browser]:
         pytest.fail(
             f"{CHROMIUM} is missing: the console tests need Debian's chromium (apt-get install chromium)"
         )
+    expect.set_options(timeout=TIMEOUT_MS)  # a loaded CI machine: the pages refresh every 2 s
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched

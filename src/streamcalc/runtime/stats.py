@@ -9,6 +9,7 @@ numbers only grow (what Prometheus expects of a counter), across pauses and rest
 
 from __future__ import annotations
 
+import logging
 import os
 from bisect import bisect_left
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import msgspec
 
+log = logging.getLogger(__name__)
 CHECKPOINT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Upper bounds (seconds) of the checkpoint duration histogram; one more bucket is +Inf."""
 
@@ -78,10 +80,15 @@ class WorkerStatsFile:
         self.stats = _read(self._path) or WorkerStats()
 
     def committed(self, counts: Mapping[str, StageCounts], seconds: float) -> None:
+        """Add a commit's counts and write the file; one that cannot be written (a full disk)
+        is logged and written with the next commit: the numbers must never stop the pipeline."""
         self.stats.committed(counts, seconds)
         tmp = self._path.with_suffix(".tmp")
-        tmp.write_bytes(msgspec.json.encode(self.stats))
-        os.replace(tmp, self._path)
+        try:
+            tmp.write_bytes(msgspec.json.encode(self.stats))
+            os.replace(tmp, self._path)
+        except OSError as e:
+            log.warning("the worker's stats could not be written to %s: %s; next commit retries", tmp, e)
 
 
 def pipeline_stats(data_dir: Path, pipeline_id: str) -> WorkerStats:

@@ -50,11 +50,12 @@ def serve(
             )
         urls = backends.urls
         console.print(
-            f"EnOS Stream Processing API on http://{host}:{port} (OpenAPI at /docs, console at "
-            f"/console/, metrics at /metrics); data dir {settings.data_dir}; log {redact(urls.log)}, "
-            f"state {redact(urls.state)}, catalog {redact(urls.catalog)}",
+            f"EnOS Stream Processing API on http://{host}:{port} (OpenAPI at /docs); data dir "
+            f"{settings.data_dir}; log {redact(urls.log)}, state {redact(urls.state)}, "
+            f"catalog {redact(urls.catalog)}",
             markup=False,
         )
+        console.print(f"web console at http://{host}:{port}/console/, Prometheus metrics at /metrics", markup=False)
         app = create_app(settings, backends)
         tune_gc()
         uvicorn.run(app, host=host, port=port, log_level="info")
