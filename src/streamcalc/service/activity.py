@@ -35,7 +35,9 @@ class Activity:
     """On the service's backends and supervisor; `state_keys_ttl_s` bounds how often a stage's
     keys are counted (a scan), unless a delete, restore or stop changed the store since."""
 
-    def __init__(self, backends: Backends, supervisor: Supervisor, data_dir: Path, state_keys_ttl_s: float):
+    def __init__(
+        self, backends: Backends, supervisor: Supervisor, data_dir: Path, state_keys_ttl_s: float
+    ) -> None:
         self._backends = backends
         self._supervisor = supervisor
         self._data_dir = data_dir

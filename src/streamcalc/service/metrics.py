@@ -46,7 +46,9 @@ def exposition(
 
 
 class _Collector(Collector):
-    def __init__(self, catalog: Catalog, pipelines: PipelineService, activity: Activity, orgs: list[str]):
+    def __init__(
+        self, catalog: Catalog, pipelines: PipelineService, activity: Activity, orgs: list[str]
+    ) -> None:
         self._catalog = catalog
         self._pipelines = pipelines
         self._activity = activity
