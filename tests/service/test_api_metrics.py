@@ -24,6 +24,8 @@ from api_support import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from streamcalc.runtime.stats import stats_dir
+
 DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "streamcalc.json"
 METRICS_TOKEN = "operator-metrics-token-for-tests"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -153,3 +155,19 @@ def test_without_a_metrics_token_scrapes_are_open_but_tokens_are_checked(
             assert response.status_code == 200 and pid in response.text
         else:
             assert response.status_code == 401
+
+
+def test_every_workers_counts_are_added_up(tmp_path: Path) -> None:
+    """Two workers (resourceConfig 2), each with its own stats file: /metrics has their sum."""
+    assets = [f"a{i}" for i in range(8)]
+    with running_service(tmp_path, metrics_token=METRICS_TOKEN) as service, service.client() as client:
+        pid = released(client)
+        client.start_pipeline(pid, resource_config=2)
+        client.produce(IN, [record(a, 1.0, i) for i, a in enumerate(assets)])
+        at = {"org": ORG, "pipeline": pid}
+        samples = scrape_until(service, len(assets), "streamcalc_records_out_total", **at, stage=STAGE)
+        assert value(samples, "streamcalc_workers", **at) == 2
+        assert value(samples, "streamcalc_consumer_lag_records", **at, topic=IN, partition="0") == 0
+        assert value(samples, "streamcalc_consumer_lag_records", **at, topic=IN, partition="1") == 0
+        files = sorted(p.name for p in stats_dir(tmp_path, pid).iterdir())
+        assert files == ["worker-0.json", "worker-1.json"]  # both read, each its share
