@@ -41,7 +41,7 @@ def _is_uuid4(value: str) -> bool:
 def test_implements_every_catalog_method_with_its_signature(catalog: Catalog) -> None:
     names = [n for n, v in vars(Catalog).items() if callable(v) and not n.startswith("_")]
 
-    assert len(names) == 25
+    assert len(names) == 24
     for name in names:
         assert inspect.signature(getattr(type(catalog), name)) == inspect.signature(getattr(Catalog, name)), (
             name
@@ -334,70 +334,63 @@ def _deletion(deletion_id: str, org: str = "o1", pipeline: str = "p1", at_ms: in
     return Deletion(deletion_id, org, pipeline, "Stage_01", "Stage_01", 2, 3, 4, "k1", at_ms, 5, 1)
 
 
-VALUES = [("a1", "p1", b"\x00\xff"), ("a:1", "描述", b""), ("a1", "p2", b"v" * 1000)]
-
-
-def test_a_deletion_is_kept_pending_then_completed_with_its_values(catalog: Catalog) -> None:
-    catalog.add_deletion(_deletion("d1"), VALUES)
+def test_a_deletion_is_listed_pending_then_completed_with_its_keys_and_generation(catalog: Catalog) -> None:
+    catalog.add_deletion(_deletion("d1"))
     assert catalog.deletions("o1", "p1") == [_deletion("d1")]
 
-    catalog.complete_deletion("o1", "d1", 7)
+    catalog.complete_deletion("o1", "d1", 40, 7)
 
-    assert catalog.deletions("o1", "p1") == [Deletion(**{**vars(_deletion("d1")), "generation": 7})]
-    assert catalog.deleted_values("o1", "d1") == VALUES
-    assert catalog.deleted_values("o1", "nope") is None
+    assert catalog.deletions("o1", "p1") == [
+        Deletion(**{**vars(_deletion("d1")), "keys": 40, "generation": 7})
+    ]
 
 
 def test_deletions_are_listed_newest_first_per_pipeline(catalog: Catalog) -> None:
     for deletion in (_deletion("d1"), _deletion("d2", pipeline="p2"), _deletion("d3")):
-        catalog.add_deletion(deletion, [])
+        catalog.add_deletion(deletion)
     assert [d.deletion_id for d in catalog.deletions("o1", "p1")] == ["d3", "d1"]
     assert [d.deletion_id for d in catalog.deletions("o1", "p2")] == ["d2"]
 
 
 def test_a_discarded_deletion_is_gone(catalog: Catalog) -> None:
-    catalog.add_deletion(_deletion("d1"), VALUES)
+    catalog.add_deletion(_deletion("d1"))
     catalog.discard_deletion("o1", "d1")
     assert catalog.deletions("o1", "p1") == []
-    assert catalog.deleted_values("o1", "d1") is None
 
 
 def test_a_deletion_is_marked_restored_once(catalog: Catalog) -> None:
-    catalog.add_deletion(_deletion("d1"), VALUES)
-    catalog.complete_deletion("o1", "d1", 7)
+    catalog.add_deletion(_deletion("d1"))
+    catalog.complete_deletion("o1", "d1", 4, 7)
 
     assert catalog.mark_restored("o1", "d1", 99, 8) is True
     assert catalog.mark_restored("o1", "d1", 100, 9) is False
 
     (restored,) = catalog.deletions("o1", "p1")
     assert (restored.generation, restored.restored_ms, restored.restored_generation) == (7, 99, 8)
-    assert catalog.deleted_values("o1", "d1") == VALUES
 
 
-def test_drop_deletions_drops_those_made_before_a_time_in_every_org(catalog: Catalog) -> None:
-    catalog.add_deletion(_deletion("old", at_ms=10), VALUES)
-    catalog.add_deletion(_deletion("other-org", org="o2", at_ms=19), VALUES)
-    catalog.add_deletion(_deletion("new", at_ms=20), VALUES)
+def test_drop_deletions_drops_and_returns_those_made_before_a_time_in_every_org(catalog: Catalog) -> None:
+    for deletion in (
+        _deletion("old", at_ms=10),
+        _deletion("other-org", org="o2", at_ms=19),
+        _deletion("new", at_ms=20),
+    ):
+        catalog.add_deletion(deletion)
 
-    assert catalog.drop_deletions(20) == 2
+    dropped = catalog.drop_deletions(20)
 
+    assert sorted(dropped, key=lambda d: d.deletion_id) == [
+        _deletion("old", at_ms=10),
+        _deletion("other-org", org="o2", at_ms=19),
+    ]
     assert [d.deletion_id for d in catalog.deletions("o1", "p1")] == ["new"]
     assert catalog.deletions("o2", "p1") == []
-    assert catalog.deleted_values("o1", "old") is None
-
-
-def test_a_deletion_of_100k_keys_round_trips(catalog: Catalog) -> None:
-    values = [
-        (f"asset-{i:03d}", f"point-{j:03d}", b"state %d" % (i * j)) for i in range(316) for j in range(316)
-    ]
-    catalog.add_deletion(_deletion("big"), values)
-    assert catalog.deleted_values("o1", "big") == values
+    assert catalog.drop_deletions(20) == []
 
 
 DELETION_ISOLATION: list[tuple[str, Callable[[Catalog], Any], Any]] = [
     ("deletions", lambda c: c.deletions(OTHER, "p1"), []),
-    ("deleted_values", lambda c: c.deleted_values(OTHER, "d1"), None),
-    ("complete_deletion", lambda c: c.complete_deletion(OTHER, "d1", 99), None),
+    ("complete_deletion", lambda c: c.complete_deletion(OTHER, "d1", 1, 99), None),
     ("discard_deletion", lambda c: c.discard_deletion(OTHER, "d1"), None),
     ("mark_restored", lambda c: c.mark_restored(OTHER, "d1", 5, 99), False),
 ]
@@ -409,14 +402,13 @@ DELETION_ISOLATION: list[tuple[str, Callable[[Catalog], Any], Any]] = [
 def test_another_org_sees_and_touches_no_deletion(
     catalog: Catalog, call: Callable[[Catalog], Any], expected: Any
 ) -> None:
-    catalog.add_deletion(_deletion("d1"), VALUES)
-    catalog.complete_deletion("o1", "d1", 7)
+    catalog.add_deletion(_deletion("d1"))
+    catalog.complete_deletion("o1", "d1", 4, 7)
     before = catalog.deletions("o1", "p1")
 
     assert call(catalog) == expected
 
     assert catalog.deletions("o1", "p1") == before
-    assert catalog.deleted_values("o1", "d1") == VALUES
 
 
 # sharing: threads on one instance

@@ -78,10 +78,39 @@ def test_a_version_1_file_is_migrated_and_keeps_its_data(
 
     assert second.account(account.app_key) == account
     assert second.pipeline("o1", pipeline.pipeline_id) == pipeline
-    second.add_deletion(Deletion("d1", "o1", pipeline.pipeline_id, "s", "s", 1, 1, 1, "k", 5, 1, 0), [])
+    second.add_deletion(Deletion("d1", "o1", pipeline.pipeline_id, "s", "s", 1, 1, 1, "k", 5, 1, 0))
     assert [d.deletion_id for d in second.deletions("o1", pipeline.pipeline_id)] == ["d1"]
     with _raw(tmp_path / "catalog.sqlite3") as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+def test_a_version_2_file_drops_its_deletions_whose_values_it_held(
+    catalog_factory: CatalogFactory, tmp_path: Path
+) -> None:
+    """Schema 2 kept a deletion's values in the catalog; since 3 the state store keeps them, so
+    a schema 2 deletion could never be restored and is dropped (the audit still lists it)."""
+    first = catalog_factory()
+    pipeline = first.create_pipeline("o1", "kept", {"stages": []}, {})
+    first.close()
+    with _raw(tmp_path / "catalog.sqlite3") as conn:  # what streamcalc with schema 2 wrote
+        conn.execute("ALTER TABLE deletions ADD COLUMN deleted_values BLOB")
+        conn.execute(
+            "INSERT INTO deletions (deletion_id, org_id, pipeline_id, stage, state_name, assets, points, "
+            "keys, actor, at_ms, status_changes, release_version, deleted_values) "
+            "VALUES ('old', 'o1', ?, 's', 's', 1, 1, 1, 'k', 5, 1, 0, x'00')",
+            (pipeline.pipeline_id,),
+        )
+        conn.execute("UPDATE schema_version SET version = 2")
+        conn.commit()
+
+    second = catalog_factory()
+
+    assert second.deletions("o1", pipeline.pipeline_id) == []
+    assert second.pipeline("o1", pipeline.pipeline_id) == pipeline
+    with _raw(tmp_path / "catalog.sqlite3") as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(deletions)")]
+        assert "deleted_values" not in columns
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
 
 
 def test_file_is_private_even_with_a_permissive_umask(

@@ -173,14 +173,14 @@ def test_a_topic_the_workers_cannot_share_is_refused(tmp_path: Path, workers: in
 def test_each_worker_commits_its_own_seq_and_a_delete_fences_them_all(tmp_path: Path) -> None:
     store = open_pipeline_state(tmp_path, "p1")
     zero, one = store.checkpoint(0), store.checkpoint(1)
-    store.commit({}, zero, Checkpoint(1, zero.generation, {(IN, 0): 5}), 0)
+    store.commit({STAGE: {("a1", "p"): b"1"}}, zero, Checkpoint(1, zero.generation, {(IN, 0): 5}), 0)
     store.commit({}, one, Checkpoint(1, one.generation, {(IN, 1): 7}), 1)
     store.commit({}, store.checkpoint(1), Checkpoint(2, one.generation, {(IN, 1): 9}), 1)
     assert (store.checkpoint(0).seq, store.checkpoint(1).seq) == (1, 2)
     assert store.checkpoint(0).offsets == store.checkpoint(1).offsets == {(IN, 0): 5, (IN, 1): 9}
 
     stale = [store.checkpoint(0), store.checkpoint(1)]
-    store.delete_keys(STAGE, ["a1"], ["p"])
+    assert store.delete_keys(STAGE, ["a1"], ["p"]) == 1
     for worker, cp in enumerate(stale):
         with pytest.raises(StaleCheckpoint):
             store.commit({}, cp, Checkpoint(cp.seq + 1, cp.generation, {}), worker)

@@ -26,6 +26,7 @@ from api_support import (
     wait_for,
 )
 
+from streamcalc.backends import Backends
 from streamcalc.catalog.sqlite import open_catalog
 from streamcalc.client import StreamcalcClient
 from streamcalc.clock import ManualClock
@@ -215,7 +216,11 @@ def test_deletions_are_dropped_after_the_retention_time(tmp_path: Path) -> None:
         assert client.stage_state_deletions(pid) == []
         code, msg = code_of(lambda: client.restore_stage_state(pid, deletion["deletionId"]))
         assert code == 61199 and "kept 60 s" in msg
-        assert open_catalog(tmp_path).deleted_values(ORG, deletion["deletionId"]) is None
+        backends = Backends.resolve(tmp_path)  # the service's LMDB, shared in this process
+        try:  # the values the store kept went with the listing
+            assert backends.state.store(pid).restore_kept(deletion["deletionId"]) == 0
+        finally:
+            backends.close()
 
 
 def test_another_org_sees_and_restores_no_deletion(service: Service, client: StreamcalcClient) -> None:

@@ -277,8 +277,8 @@ def test_delete_keys_bumps_the_generation_and_fences_old_checkpoints(store: Stat
     with pytest.raises(StaleCheckpoint):
         store.commit({"s": {("a", "p"): b"resurrected"}}, held, held.advance({}))
     assert store.get_many("s", [("a", "p"), ("a", "q")]) == [None, b"a|q"]
-    assert store.delete_keys("s", ["none"], ["none"]) == 0
-    assert store.checkpoint().generation == held.generation + 2
+    assert store.delete_keys("s", ["none"], ["none"]) == 0  # found nothing: changed nothing
+    assert store.checkpoint().generation == held.generation + 1
 
 
 def test_delete_of_100k_keys(store: StateStore) -> None:
@@ -294,42 +294,89 @@ def test_delete_of_100k_keys(store: StateStore) -> None:
     assert store.checkpoint().generation == generation + 1
 
 
-def test_put_keys_writes_back_bumps_the_generation_and_leaves_seq_and_offsets(store: StateStore) -> None:
+def test_a_kept_delete_restores_exactly_its_values_bumps_the_generation_and_leaves_seq_and_offsets(
+    store: StateStore,
+) -> None:
     fill(store, "s", ["a1", "a2"], ["p1", "p2"])
     commit(store, {}, {("t", 0): 7})
-    deleted = list(store.scan("s", "a1"))
-    store.delete_keys("s", ["a1"], ["p1", "p2"])
+    before = list(store.scan("s"))
+    assert store.delete_keys("s", ["a1", "ghost"], ["p1", "p2", "ghost"], keep="d1") == 2
+    assert [a for a, _, _ in store.scan("s")] == ["a2", "a2"]
     held = store.checkpoint()
 
-    store.put_keys("s", iter(deleted))
+    assert store.restore_kept("d1") == 2
 
     after = store.checkpoint()
     assert (after.seq, after.generation, after.offsets) == (held.seq, held.generation + 1, held.offsets)
-    assert list(store.scan("s")) == [
-        ("a1", "p1", b"a1|p1"),
-        ("a1", "p2", b"a1|p2"),
-        ("a2", "p1", b"a2|p1"),
-        ("a2", "p2", b"a2|p2"),
-    ]
-    with pytest.raises(StaleCheckpoint):  # a worker that read before the put is fenced
+    assert list(store.scan("s")) == before
+    with pytest.raises(StaleCheckpoint):  # a worker that read before the restore is fenced
         store.commit({"s": {("a1", "p1"): b"stale"}}, held, held.advance({}))
+    # restored once: the values are no longer kept, and nothing changes
+    assert store.restore_kept("d1") == 0
+    assert store.checkpoint().generation == after.generation
 
 
-def test_put_keys_into_a_new_stage_lists_it_and_nothing_is_a_no_op_but_the_generation(
+def test_kept_values_are_kept_apart_per_deletion_and_bring_back_a_stage_that_had_gone(
     store: StateStore,
 ) -> None:
-    store.put_keys("w", [("a:1", "p%", b"x"), ("a", "p", b"")])
+    commit(store, {"w": {("a:1", "p%"): b"x", ("a", "p"): b""}, "v": {("a", "p"): b"v"}})
+    assert store.delete_keys("w", ["a:1"], ["p%"], keep="first") == 1
+    assert store.delete_keys("w", ["a"], ["p"], keep="second") == 1
+    assert store.delete_keys("v", ["a"], ["p"]) == 1  # not kept
+    assert store.delete_keys("w", ["a"], ["p"], keep="nothing") == 0
+    assert store.stages() == []
+    assert store.restore_kept("nothing") == 0
+    assert store.restore_kept("second") == 1
     assert store.stages() == ["w"]
+    assert store.get_many("w", [("a:1", "p%"), ("a", "p")]) == [None, b""]
+    assert store.restore_kept("first") == 1
     assert store.get_many("w", [("a:1", "p%"), ("a", "p")]) == [b"x", b""]
-    store.put_keys("v", [])
-    assert store.stages() == ["w"]
-    assert store.checkpoint().generation == 2
+    assert store.get_many("v", [("a", "p")]) == [None]
 
 
-def test_put_keys_of_100k_keys(store: StateStore) -> None:
-    items = [(f"asset-{i:03d}", f"point:{j}", b"v%d" % j) for i in range(316) for j in range(316)]
-    store.put_keys("s", items)
-    assert store.get_many("s", [(a, p) for a, p, _ in items]) == [v for _, _, v in items]
+@pytest.mark.parametrize(
+    ("assets", "points", "deleted"),
+    [
+        (["a1"], ["p1"], 1),
+        (["a1", "a2"], ["p1", "p2"], 4),
+        (["a1", "a2", "a3"], ["p1", "nothing"], 3),
+        (["a1", "a2", "a3"], ["p1", "p2", "p3"], 9),
+    ],
+    ids=["1 of 9", "4 of 9", "3 of 9 asked as 6", "all 9"],
+)
+def test_a_kept_delete_keeps_exactly_what_it_deleted_whatever_part_of_the_stage(
+    store: StateStore, assets: list[str], points: list[str], deleted: int
+) -> None:
+    """(Redis keeps a large part of a stage by copying all of it and trimming the copy.)"""
+    fill(store, "s", ["a1", "a2", "a3"], ["p1", "p2", "p3"])
+    before = list(store.scan("s"))
+
+    assert store.delete_keys("s", assets, points, keep="d") == deleted
+    assert len(list(store.scan("s"))) == 9 - deleted
+    assert store.restore_kept("d") == deleted
+    assert list(store.scan("s")) == before
+
+
+def test_drop_kept_and_clear_forget_kept_values(store: StateStore) -> None:
+    fill(store, "s", ["a1", "a2"], ["p"])
+    store.delete_keys("s", ["a1"], ["p"], keep="dropped")
+    store.delete_keys("s", ["a2"], ["p"], keep="cleared")
+    store.drop_kept("dropped")
+    store.drop_kept("never-kept")
+    assert store.restore_kept("dropped") == 0
+    store.clear()
+    assert store.restore_kept("cleared") == 0
+    assert store.stages() == []
+
+
+def test_a_kept_delete_and_its_restore_of_100k_keys(store: StateStore) -> None:
+    items = {(f"asset-{i:03d}", f"point:{j}"): b"v%d" % j for i in range(316) for j in range(316)}
+    commit(store, {"s": items})
+    assets, points = sorted({a for a, _ in items}), sorted({p for _, p in items})
+    assert store.delete_keys("s", assets, points, keep="big") == len(items)
+    assert store.stages() == []
+    assert store.restore_kept("big") == len(items)
+    assert store.get_many("s", list(items)) == list(items.values())
 
 
 # reset and clear

@@ -8,7 +8,6 @@ org isolation (architecture invariant 5) is enforced at the lowest layer, not pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -73,13 +72,11 @@ class AuditEntry:
     at_ms: int
 
 
-DeletedItem = tuple[str, str, bytes]
-"""(assetId, pointId, the state bytes the key held)."""
-
-
 @dataclass(frozen=True)
 class Deletion:
-    """One Delete Stage State, kept so it can be undone; its values apart (`deleted_values`)."""
+    """One Delete Stage State, listed so it can be undone. Its values are kept by the state
+    store, under `deletion_id` (`StateStore.delete_keys(keep=...)`), beside the state they
+    came from: one atomic step deletes and keeps them."""
 
     deletion_id: str
     org_id: str
@@ -91,7 +88,7 @@ class Deletion:
     assets: int
     points: int
     keys: int
-    """Keys that held state, so were deleted (and are kept)."""
+    """Keys that held state, so were deleted (and are kept); 0 until the delete happened."""
     actor: str
     at_ms: int
     status_changes: int
@@ -183,24 +180,20 @@ class Catalog(Protocol):
     def audit_log(self, org_id: str, pipeline_id: str | None = None) -> list[AuditEntry]: ...
 
     # deletions of stage state, kept for undo (every call but the sweep is scoped to org_id)
-    def add_deletion(self, deletion: Deletion, values: Sequence[DeletedItem]) -> None:
-        """Keep a deletion about to happen (its `generation` None) with the values it deletes."""
+    def add_deletion(self, deletion: Deletion) -> None:
+        """List a deletion about to happen (its `generation` None)."""
         ...
 
-    def complete_deletion(self, org_id: str, deletion_id: str, generation: int) -> None:
-        """The delete happened: record the store generation it left."""
+    def complete_deletion(self, org_id: str, deletion_id: str, keys: int, generation: int) -> None:
+        """The delete happened: record how many keys it deleted and the store generation it left."""
         ...
 
     def discard_deletion(self, org_id: str, deletion_id: str) -> None:
-        """Forget a deletion whose delete failed."""
+        """Forget a deletion whose delete failed or found nothing."""
         ...
 
     def deletions(self, org_id: str, pipeline_id: str) -> list[Deletion]:
-        """The pipeline's deletions, newest first, without their values."""
-        ...
-
-    def deleted_values(self, org_id: str, deletion_id: str) -> list[DeletedItem] | None:
-        """The values a deletion removed, as kept; None if there is no such deletion in the org."""
+        """The pipeline's deletions, newest first."""
         ...
 
     def mark_restored(self, org_id: str, deletion_id: str, at_ms: int, generation: int) -> bool:
@@ -208,8 +201,9 @@ class Catalog(Protocol):
         or is not in the org."""
         ...
 
-    def drop_deletions(self, before_ms: int) -> int:
-        """Drop every org's deletions made before `before_ms` (retention); returns how many."""
+    def drop_deletions(self, before_ms: int) -> list[Deletion]:
+        """Drop every org's deletions made before `before_ms` (retention); returns them, so their
+        kept values can be dropped from the state stores too."""
         ...
 
     def close(self) -> None: ...

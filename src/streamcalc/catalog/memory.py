@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from streamcalc.catalog.base import (
     Account,
     AuditEntry,
-    DeletedItem,
     Deletion,
     PipelineRecord,
     PipelineStatus,
@@ -66,7 +65,7 @@ class MemoryCatalog:
         """In creation order: dicts keep it, and pages and listings are oldest first."""
         self._history: dict[str, list[StatusChange]] = {}
         self._audit: list[tuple[AuditEntry, str]] = []
-        self._deletions: dict[str, tuple[Deletion, tuple[DeletedItem, ...]]] = {}
+        self._deletions: dict[str, Deletion] = {}
         """In the order made; values as immutable tuples, so what is handed out is a copy."""
 
     # orgs and accounts
@@ -228,16 +227,15 @@ class MemoryCatalog:
 
     # deletions
 
-    def add_deletion(self, deletion: Deletion, values: Sequence[DeletedItem]) -> None:
-        kept = tuple((a, p, bytes(v)) for a, p, v in values)
+    def add_deletion(self, deletion: Deletion) -> None:
         with self._lock:
             if deletion.deletion_id in self._deletions:
                 raise ValueError(f"deletion {deletion.deletion_id} already exists")
-            self._deletions[deletion.deletion_id] = (deletion, kept)
+            self._deletions[deletion.deletion_id] = deletion
 
-    def complete_deletion(self, org_id: str, deletion_id: str, generation: int) -> None:
+    def complete_deletion(self, org_id: str, deletion_id: str, keys: int, generation: int) -> None:
         with self._lock:
-            self._update(org_id, deletion_id, lambda d: replace(d, generation=generation))
+            self._update(org_id, deletion_id, lambda d: replace(d, keys=keys, generation=generation))
 
     def discard_deletion(self, org_id: str, deletion_id: str) -> None:
         with self._lock:
@@ -247,14 +245,9 @@ class MemoryCatalog:
     def deletions(self, org_id: str, pipeline_id: str) -> list[Deletion]:
         with self._lock:
             chosen = [
-                d for d, _ in self._deletions.values() if (d.org_id, d.pipeline_id) == (org_id, pipeline_id)
+                d for d in self._deletions.values() if (d.org_id, d.pipeline_id) == (org_id, pipeline_id)
             ]
         return chosen[::-1]
-
-    def deleted_values(self, org_id: str, deletion_id: str) -> list[DeletedItem] | None:
-        with self._lock:
-            found = self._deletions.get(deletion_id)
-        return None if found is None or found[0].org_id != org_id else list(found[1])
 
     def mark_restored(self, org_id: str, deletion_id: str, at_ms: int, generation: int) -> bool:
         with self._lock:
@@ -266,12 +259,12 @@ class MemoryCatalog:
             )
             return True
 
-    def drop_deletions(self, before_ms: int) -> int:
+    def drop_deletions(self, before_ms: int) -> list[Deletion]:
         with self._lock:
-            old = [i for i, (d, _) in self._deletions.items() if d.at_ms < before_ms]
-            for deletion_id in old:
-                del self._deletions[deletion_id]
-        return len(old)
+            old = [d for d in self._deletions.values() if d.at_ms < before_ms]
+            for deletion in old:
+                del self._deletions[deletion.deletion_id]
+        return old
 
     def close(self) -> None:
         """Nothing to release."""
@@ -283,12 +276,12 @@ class MemoryCatalog:
 
     def _deletion(self, org_id: str, deletion_id: str) -> Deletion | None:
         found = self._deletions.get(deletion_id)
-        return found[0] if found is not None and found[0].org_id == org_id else None
+        return found if found is not None and found.org_id == org_id else None
 
     def _update(self, org_id: str, deletion_id: str, change: Callable[[Deletion], Deletion]) -> None:
         deletion = self._deletion(org_id, deletion_id)
         if deletion is not None:
-            self._deletions[deletion_id] = (change(deletion), self._deletions[deletion_id][1])
+            self._deletions[deletion_id] = change(deletion)
 
     def _get(self, org_id: str, pipeline_id: str) -> _Pipeline | None:
         row = self._pipelines.get(pipeline_id)

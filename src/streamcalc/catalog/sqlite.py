@@ -8,8 +8,8 @@ appSecrets, so it is created readable by its owner only (SQLite gives the -wal a
 files the same mode). A failure of SQLite itself is `CatalogUnavailable`.
 
 The schema is version 1's tables plus one migration per later version (`_MIGRATIONS`), applied
-in order to a new file and to an older one alike. A deletion's values are one zlib'd msgpack
-blob: 100,000 keys are one row, written and read in one statement.
+in order to a new file and to an older one alike. Deletions are listed here; the values they
+removed are kept by the state store (schema 2 kept them here, and schema 3 drops those rows).
 """
 
 from __future__ import annotations
@@ -19,20 +19,16 @@ import os
 import sqlite3
 import threading
 import uuid
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any, cast
 
-import msgspec
-
 from streamcalc.catalog.base import (
     Account,
     AuditEntry,
     CatalogUnavailable,
-    DeletedItem,
     Deletion,
     PipelineRecord,
     PipelineStatus,
@@ -43,7 +39,7 @@ from streamcalc.catalog.base import (
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import translate_errors
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 CATALOG_FILE = "catalog.sqlite3"
 _FILE_MODE = 0o600
@@ -81,6 +77,10 @@ CREATE TABLE deletions (
 CREATE INDEX deletions_pipeline ON deletions (org_id, pipeline_id);
 CREATE INDEX deletions_age ON deletions (at_ms);
 """,
+    3: """
+DELETE FROM deletions;
+ALTER TABLE deletions DROP COLUMN deleted_values;
+""",
 }
 """version -> the statements that bring the schema of the version before to it."""
 _SELECT_DELETION_ROWS = (  # Deletion's fields, in its order
@@ -90,11 +90,9 @@ _SELECT_DELETION_ROWS = (  # Deletion's fields, in its order
 _SELECT_DELETIONS = f"{_SELECT_DELETION_ROWS}WHERE org_id = ? AND pipeline_id = ? ORDER BY seq DESC"
 _INSERT_DELETION = (
     "INSERT INTO deletions (deletion_id, org_id, pipeline_id, stage, state_name, assets, points, keys, "
-    "actor, at_ms, status_changes, release_version, generation, restored_ms, restored_generation, "
-    "deleted_values) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "actor, at_ms, status_changes, release_version, generation, restored_ms, restored_generation) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_encode_values = msgspec.msgpack.Encoder().encode
-_decode_values = msgspec.msgpack.Decoder(list[tuple[str, str, bytes]]).decode
 _SELECT_PIPELINES = (
     "SELECT pipeline_id, org_id, name, status, design, released, meta, release_version, updated_ms "
     "FROM pipelines "
@@ -294,16 +292,15 @@ class SqliteCatalog:
 
     # deletions
 
-    def add_deletion(self, deletion: Deletion, values: Sequence[DeletedItem]) -> None:
-        blob = zlib.compress(_encode_values(values), 1)
+    def add_deletion(self, deletion: Deletion) -> None:
         with self._write() as db:
-            db.execute(_INSERT_DELETION, (*astuple(deletion), blob))
+            db.execute(_INSERT_DELETION, astuple(deletion))
 
-    def complete_deletion(self, org_id: str, deletion_id: str, generation: int) -> None:
+    def complete_deletion(self, org_id: str, deletion_id: str, keys: int, generation: int) -> None:
         with self._write() as db:
             db.execute(
-                "UPDATE deletions SET generation = ? WHERE deletion_id = ? AND org_id = ?",
-                (generation, deletion_id, org_id),
+                "UPDATE deletions SET keys = ?, generation = ? WHERE deletion_id = ? AND org_id = ?",
+                (keys, generation, deletion_id, org_id),
             )
 
     def discard_deletion(self, org_id: str, deletion_id: str) -> None:
@@ -315,12 +312,6 @@ class SqliteCatalog:
             rows = db.execute(_SELECT_DELETIONS, (org_id, pipeline_id)).fetchall()
         return [Deletion(*row) for row in rows]
 
-    def deleted_values(self, org_id: str, deletion_id: str) -> list[DeletedItem] | None:
-        row = self._one(
-            "SELECT deleted_values FROM deletions WHERE deletion_id = ? AND org_id = ?", (deletion_id, org_id)
-        )
-        return None if row is None else _decode_values(zlib.decompress(row[0]))
-
     def mark_restored(self, org_id: str, deletion_id: str, at_ms: int, generation: int) -> bool:
         with self._write() as db:
             return bool(
@@ -331,9 +322,11 @@ class SqliteCatalog:
                 ).rowcount
             )
 
-    def drop_deletions(self, before_ms: int) -> int:
+    def drop_deletions(self, before_ms: int) -> list[Deletion]:
         with self._write() as db:
-            return db.execute("DELETE FROM deletions WHERE at_ms < ?", (before_ms,)).rowcount
+            rows = db.execute(f"{_SELECT_DELETION_ROWS}WHERE at_ms < ?", (before_ms,)).fetchall()
+            db.execute("DELETE FROM deletions WHERE at_ms < ?", (before_ms,))
+        return [Deletion(*row) for row in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -57,7 +57,7 @@ def create_app(settings: ServiceSettings, backends: Backends) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _open(app, settings, backends)
         stop_sampling = threading.Event()
-        sampler = threading.Thread(target=_sample_lag, args=(app, settings, stop_sampling), daemon=True)
+        sampler = threading.Thread(target=_housekeeping, args=(app, settings, stop_sampling), daemon=True)
         sampler.start()
         try:
             yield
@@ -153,12 +153,18 @@ def _open(app: FastAPI, settings: ServiceSettings, backends: Backends) -> None:
     app.state.pipelines.resume_running()
 
 
-def _sample_lag(app: FastAPI, settings: ServiceSettings, stop: threading.Event) -> None:
+def _housekeeping(app: FastAPI, settings: ServiceSettings, stop: threading.Event) -> None:
+    """Every lag sampling interval: a lag sample of each running pipeline, and the deletions
+    past their retention dropped (also done at every delete, list and restore)."""
     while not stop.wait(settings.lag_sample_interval_s):
-        try:
-            app.state.pipelines.sample_lag()
-        except Exception:
-            log.exception("offset/lag sampling failed; next try in %.0fs", settings.lag_sample_interval_s)
+        for chore, what in (
+            (app.state.pipelines.sample_lag, "offset/lag sampling"),
+            (app.state.pipelines.drop_expired_deletions, "dropping old deletions"),
+        ):
+            try:
+                chore()
+            except Exception:
+                log.exception("%s failed; next try in %.0fs", what, settings.lag_sample_interval_s)
 
 
 async def _api_error(request: Request, exc: ApiError) -> EnvelopeResponse:

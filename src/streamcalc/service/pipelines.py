@@ -30,7 +30,7 @@ from streamcalc.service.offsets import partition_offsets, source_topics
 from streamcalc.service.schemas import SaveRequest, StartRequest
 from streamcalc.service.settings import DEFAULT_DELETION_RETENTION_S
 from streamcalc.service.stage_state import StateRequest, get_items, state_name, stateful_stage
-from streamcalc.service.undo import StateUndo, held_values
+from streamcalc.service.undo import StateUndo, held_count
 
 log = logging.getLogger(__name__)
 LAG_SAMPLES_KEPT = 360
@@ -49,7 +49,7 @@ class PipelineService:
         self._backends = backends
         self._catalog = backends.catalog
         self._supervisor = supervisor
-        self._undo = StateUndo(backends.catalog, backends.clock, deletion_retention_s)
+        self._undo = StateUndo(backends.catalog, backends.state.store, backends.clock, deletion_retention_s)
         self._lock = threading.Lock()  # one lifecycle action at a time (EnOS 61121 does the same per org)
         self._lag: dict[str, _LagSeries] = {}
 
@@ -214,7 +214,7 @@ class PipelineService:
         committed, so a delete after it may find more or fewer)."""
         _, op = self._stateful_stage(org_id, request)
         store = self._backends.state.store(request.pipeline_id)
-        return len(held_values(store, state_name(op, request.stage), request))
+        return held_count(store, state_name(op, request.stage), request)
 
     def delete_state(self, org_id: str, request: StateRequest, actor: str) -> tuple[int, str | None]:
         """Delete assets x points of the stage, atomically, only while PAUSED, keeping the values
@@ -243,6 +243,10 @@ class PipelineService:
         with self._lock:
             record = self._in_org(org_id, pipeline_id)
             return self._undo.restore(record, self._backends.state.store(pipeline_id), deletion_id, actor)
+
+    def drop_expired_deletions(self) -> None:
+        """Deletions past their retention go, with their kept values (`StateUndo.drop_expired`)."""
+        self._undo.drop_expired()
 
     def _in_org(self, org_id: str, pipeline_id: str) -> PipelineRecord:
         record = self.find(org_id, pipeline_id)

@@ -1,9 +1,11 @@
 """Undo of Delete Stage State: every delete keeps the values it removes, for a while.
 
-A delete reads the values of its keys, keeps them in the catalog as a pending deletion, then
-deletes, then records the store generation it left. If keeping them fails nothing is deleted;
-if the delete fails while the values are still in the store, the deletion is dropped (one whose
-outcome is unknown stays pending: listed, never restorable).
+A delete lists a pending deletion in the catalog, then deletes its keys in the state store,
+which keeps the values it removes under the deletion's id in the same atomic step
+(`StateStore.delete_keys(keep=...)`); then the catalog records how many keys went and the
+store generation the delete left. If listing fails nothing is deleted; a delete that fails is
+dropped from the list with anything it may have kept, so a listed, completed deletion always
+has its values. (One whose outcome stays unknown is pending: listed, never restorable.)
 
 A deletion is restorable while the pipeline is as that delete left it: still PAUSED, with no
 status change and no release since (the status history length and release version are kept),
@@ -18,20 +20,27 @@ comes between a check and the change it allows.
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from streamcalc.catalog import Catalog, DeletedItem, Deletion, PipelineRecord
+from streamcalc.catalog import Catalog, Deletion, PipelineRecord
 from streamcalc.clock import Clock
 from streamcalc.service import codes
 from streamcalc.service.errors import ApiError
 from streamcalc.service.stage_state import StateRequest
 from streamcalc.state import StateStore, StateUnavailable
 
+log = logging.getLogger(__name__)
+
 
 class StateUndo:
-    def __init__(self, catalog: Catalog, clock: Clock, retention_s: int) -> None:
+    def __init__(
+        self, catalog: Catalog, stores: Callable[[str], StateStore], clock: Clock, retention_s: int
+    ) -> None:
         self._catalog = catalog
+        self._stores = stores
         self._clock = clock
         self._retention_ms = retention_s * 1000
 
@@ -40,10 +49,7 @@ class StateUndo:
     ) -> tuple[int, str | None]:
         """Delete the request's keys, keeping their values; (keys deleted, the deletion's id).
         No key holds state: nothing is deleted or kept, and the id is None."""
-        self._drop_expired()
-        kept = held_values(store, state_name, request)
-        if not kept:
-            return 0, None
+        self.drop_expired()
         deletion = Deletion(
             deletion_id=str(uuid.uuid4()),
             org_id=pipeline.org_id,
@@ -52,25 +58,28 @@ class StateUndo:
             state_name=state_name,
             assets=len(request.asset_ids),
             points=len(request.point_ids),
-            keys=len(kept),
+            keys=0,
             actor=actor,
             at_ms=self._clock.wall_ms(),
             status_changes=self._status_changes(pipeline),
             release_version=pipeline.release_version,
         )
-        self._catalog.add_deletion(deletion, kept)  # fails: nothing deleted
+        deletion_id = deletion.deletion_id
+        self._catalog.add_deletion(deletion)  # fails: nothing deleted
         try:
-            deleted = store.delete_keys(state_name, request.asset_ids, request.point_ids)
+            deleted = store.delete_keys(state_name, request.asset_ids, request.point_ids, keep=deletion_id)
         except Exception:
-            if _still_held(store, state_name, kept):
-                self._catalog.discard_deletion(pipeline.org_id, deletion.deletion_id)
+            self._forget(pipeline.org_id, store, deletion_id)
             raise
-        self._catalog.complete_deletion(pipeline.org_id, deletion.deletion_id, store.checkpoint().generation)
-        return deleted, deletion.deletion_id
+        if not deleted:
+            self._catalog.discard_deletion(pipeline.org_id, deletion_id)
+            return 0, None
+        self._catalog.complete_deletion(pipeline.org_id, deletion_id, deleted, store.checkpoint().generation)
+        return deleted, deletion_id
 
     def deletions(self, pipeline: PipelineRecord, store: StateStore) -> list[dict[str, Any]]:
         """The pipeline's deletions, newest first, each with whether it can be restored now."""
-        self._drop_expired()
+        self.drop_expired()
         listed = self._catalog.deletions(pipeline.org_id, pipeline.pipeline_id)
         generation, changes = store.checkpoint().generation, self._status_changes(pipeline)
         return [
@@ -80,11 +89,10 @@ class StateUndo:
 
     def restore(self, pipeline: PipelineRecord, store: StateStore, deletion_id: str, actor: str) -> Deletion:
         """Put a deletion's values back; 61199 naming why if it cannot be restored now."""
-        self._drop_expired()
+        self.drop_expired()
         listed = self._catalog.deletions(pipeline.org_id, pipeline.pipeline_id)
         index = next((i for i, d in enumerate(listed) if d.deletion_id == deletion_id), None)
-        values = None if index is None else self._catalog.deleted_values(pipeline.org_id, deletion_id)
-        if index is None or values is None:
+        if index is None:
             raise ApiError(
                 codes.STAGE_STATE_OTHER,
                 f"No deletion {deletion_id} of pipeline {pipeline.pipeline_id} "
@@ -96,24 +104,42 @@ class StateUndo:
         )
         if why is not None:
             raise ApiError(codes.STAGE_STATE_OTHER, f"Deletion {deletion_id} cannot be restored: {why}")
-        store.put_keys(deletion.state_name, values)
+        if not store.restore_kept(deletion_id):
+            raise ApiError(
+                codes.STAGE_STATE_OTHER,
+                f"Deletion {deletion_id} cannot be restored: its values are no longer kept",
+            )
         self._catalog.mark_restored(
             pipeline.org_id, deletion_id, self._clock.wall_ms(), store.checkpoint().generation
         )
         return deletion
 
+    def drop_expired(self) -> None:
+        """Drop the deletions older than the retention, with the values their stores keep (a
+        store that cannot be reached now keeps them until its pipeline's state is cleared)."""
+        for old in self._catalog.drop_deletions(self._clock.wall_ms() - self._retention_ms):
+            try:
+                self._stores(old.pipeline_id).drop_kept(old.deletion_id)
+            except StateUnavailable as e:
+                log.warning("the values of deletion %s could not be dropped: %s", old.deletion_id, e)
+
+    def _forget(self, org_id: str, store: StateStore, deletion_id: str) -> None:
+        """After a failed delete: drop what it may have kept, then its listing (if the store is
+        unreachable, the listing stays pending and is dropped with its values by the retention)."""
+        try:
+            store.drop_kept(deletion_id)
+        except StateUnavailable:
+            return
+        self._catalog.discard_deletion(org_id, deletion_id)
+
     def _status_changes(self, pipeline: PipelineRecord) -> int:
         return len(self._catalog.status_history(pipeline.org_id, pipeline.pipeline_id))
 
-    def _drop_expired(self) -> None:
-        self._catalog.drop_deletions(self._clock.wall_ms() - self._retention_ms)
 
-
-def held_values(store: StateStore, state_name: str, request: StateRequest) -> list[DeletedItem]:
-    """(assetId, pointId, value) of the request's keys that hold state: one read of them all."""
+def held_count(store: StateStore, state_name: str, request: StateRequest) -> int:
+    """How many of the request's keys hold state: one read of them all."""
     keys = [(a, p) for a in request.asset_ids for p in request.point_ids]
-    values = store.get_many(state_name, keys)
-    return [(a, p, v) for (a, p), v in zip(keys, values, strict=True) if v is not None]
+    return len(keys) - store.get_many(state_name, keys).count(None)
 
 
 def refusal(
@@ -138,15 +164,6 @@ def refusal(
     return None
 
 
-def _still_held(store: StateStore, state_name: str, kept: list[DeletedItem]) -> bool:
-    """Whether every kept value is still in the store (a failed delete deleted nothing)."""
-    try:
-        values = store.get_many(state_name, [(a, p) for a, p, _ in kept])
-    except StateUnavailable:
-        return False
-    return values == [v for _, _, v in kept]
-
-
 def _summary(deletion: Deletion, restorable: bool) -> dict[str, Any]:
     return {
         "deletionId": deletion.deletion_id,
@@ -161,4 +178,4 @@ def _summary(deletion: Deletion, restorable: bool) -> dict[str, Any]:
     }
 
 
-__all__ = ["StateUndo", "held_values", "refusal"]
+__all__ = ["StateUndo", "held_count", "refusal"]

@@ -18,9 +18,13 @@ Semantics every backend keeps (an in-memory store, LMDB and Redis alike):
 - `commit` is a compare-and-set on (the worker's seq, generation): a writer whose checkpoint
   is stale gets `StaleCheckpoint` and nothing is written. This fences zombie workers and any
   cache that was read before a delete, reset or clear (architecture invariant 4).
-- `delete_keys` removes every requested key of one stage or none, and bumps the generation.
-  `put_keys` (an undo of a delete) writes keys of one stage all or none, and bumps it too;
-  neither moves a worker's seq, so recovery never takes them for a batch.
+- `delete_keys` removes every requested key of one stage or none, and bumps the generation
+  if it removed any (a delete that finds nothing changes nothing).
+  Given a `keep` id it also keeps the values it removed under that id, in the same atomic
+  step: the store, not its caller, holds what an undo needs, so a delete of 100,000 keys is
+  one pass over them and nothing is deleted that is not kept. `restore_kept` puts them back
+  (all or none) and bumps the generation too; neither moves a worker's seq, so recovery never
+  takes them for a batch. Kept values stay until `drop_kept` or `clear`.
 - Offsets never move backwards through `commit` (`OffsetRegression`); `reset_offsets` and
   `clear` are the only ways back, and both bump the generation.
 - No call blocks on another reader; writers are serialised by the backend.
@@ -82,13 +86,20 @@ class StateStore(Protocol):
         """(assetId, pointId, value) of one stage, or of one asset in it, sorted by (assetId, pointId)."""
         ...
 
-    def delete_keys(self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]) -> int:
-        """Delete the cross product assets x points of `stage` atomically; returns how many existed."""
+    def delete_keys(
+        self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str], keep: str | None = None
+    ) -> int:
+        """Delete the cross product assets x points of `stage` atomically; returns how many existed.
+        With `keep`, the deleted values are kept under that id (nothing is kept if none existed)."""
         ...
 
-    def put_keys(self, stage: str, items: Iterable[tuple[str, str, bytes]]) -> None:
-        """Write (assetId, pointId, value) items into `stage` atomically and bump the generation;
-        seqs and offsets are untouched (a restored delete is no batch)."""
+    def restore_kept(self, keep: str) -> int:
+        """Put back the values kept under `keep` and forget them, atomically, bumping the
+        generation; returns how many keys were put back, 0 (and nothing changes) if none are kept."""
+        ...
+
+    def drop_kept(self, keep: str) -> None:
+        """Forget the values kept under `keep`, if any (undo retention)."""
         ...
 
     def checkpoint(self, worker: int = 0) -> Checkpoint:
@@ -105,7 +116,8 @@ class StateStore(Protocol):
         ...
 
     def clear(self) -> None:
-        """Drop every stage's state and every offset (EnOS stop); the batch sequence goes on."""
+        """Drop every stage's state, every offset and every kept value (EnOS stop); the batch
+        sequence goes on."""
         ...
 
     def stages(self) -> list[str]:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from streamcalc.clock import Clock
 from streamcalc.ids import check_pipeline_id
 from streamcalc.keycodec import split_topic_partition, topic_partition_key
@@ -20,7 +22,7 @@ from streamcalc.keys import StateKey, TopicPartition
 from streamcalc.lmdbenv import DEFAULT_MAP_SIZE_BYTES, open_dbs, open_env, release_env, translate_lmdb_errors
 from streamcalc.state.base import Checkpoint, StateWrites, check_commit
 from streamcalc.state.errors import StateUnavailable
-from streamcalc.state.keys import asset_prefix, key_encoder, split_key, stage_prefix
+from streamcalc.state.keys import asset_prefix, cross_keys, key_encoder, split_key, stage_prefix
 
 _I64 = struct.Struct(">q")
 _SEQ = b"seq"
@@ -29,12 +31,28 @@ _OFFSET = b"offset:"
 _VERSION = b"version:"
 
 
+class _Kept(msgspec.Struct, array_like=True):
+    """What `delete_keys(keep=...)` keeps, as one value of the `kept` database under the
+    deletion's id: the request and each key's value in `cross_keys` order (None: it held
+    none). Not compressed: zlib would cost a 100,000-key delete 30% more time to save space
+    that the deleted state gave back."""
+
+    stage: str
+    assets: list[str]
+    points: list[str]
+    values: list[bytes | None]
+
+
+_encode_kept = msgspec.msgpack.Encoder().encode
+_decode_kept = msgspec.msgpack.Decoder(_Kept).decode
+
+
 @translate_lmdb_errors(StateUnavailable)
 class LmdbStateStore:
     def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE_BYTES) -> None:
         self._closed = False
-        self._env = open_env(path, max_dbs=2, map_size=map_size)
-        self._state, self._meta = open_dbs(self._env, b"state", b"meta")
+        self._env = open_env(path, max_dbs=3, map_size=map_size)
+        self._state, self._meta, self._kept = open_dbs(self._env, b"state", b"meta", b"kept")
 
     def get_many(self, stage: str, keys: Iterable[StateKey]) -> list[bytes | None]:
         with self._env.begin(db=self._state, buffers=False) as txn:
@@ -53,21 +71,36 @@ class LmdbStateStore:
                 _, a, p = split_key(key)
                 yield a, p, value
 
-    def delete_keys(self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]) -> int:
-        points = sorted(set(point_ids))
-        key = key_encoder(stage)
-        keys = sorted(key(a, p) for a in set(asset_ids) for p in points)
-        with self._env.begin(write=True) as txn:
-            delete = txn.delete
-            deleted = sum(1 for k in keys if delete(k, db=self._state))
+    def delete_keys(
+        self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str], keep: str | None = None
+    ) -> int:
+        assets, points = list(asset_ids), list(point_ids)
+        keys = cross_keys(stage, assets, points)
+        with self._env.begin(write=True, db=self._state) as txn:
+            values = list(map(txn.pop, keys))
+            deleted = len(values) - values.count(None)
+            if not deleted:
+                return 0
+            if keep is not None:
+                txn.put(keep.encode(), _encode_kept(_Kept(stage, assets, points, values)), db=self._kept)
             self._bump_generation(txn)
         return deleted
 
-    def put_keys(self, stage: str, items: Iterable[tuple[str, str, bytes]]) -> None:
-        changes = {(a, p): v for a, p, v in items}
+    def restore_kept(self, keep: str) -> int:
         with self._env.begin(write=True) as txn:
-            self._write_stage(txn, stage, changes)
+            blob = txn.pop(keep.encode(), db=self._kept)
+            if blob is None:
+                return 0
+            kept = _decode_kept(blob)
+            keys = cross_keys(kept.stage, kept.assets, kept.points)
+            items = [(k, v) for k, v in zip(keys, kept.values, strict=True) if v is not None]
+            txn.cursor(db=self._state).putmulti(items)
             self._bump_generation(txn)
+        return len(items)
+
+    def drop_kept(self, keep: str) -> None:
+        with self._env.begin(write=True, db=self._kept) as txn:
+            txn.delete(keep.encode())
 
     def checkpoint(self, worker: int = 0) -> Checkpoint:
         with self._env.begin(db=self._meta) as txn:
@@ -90,6 +123,7 @@ class LmdbStateStore:
     def clear(self) -> None:
         with self._env.begin(write=True) as txn:
             txn.drop(self._state, delete=False)
+            txn.drop(self._kept, delete=False)
             cursor = txn.cursor(db=self._meta)
             for prefix in (_OFFSET, _VERSION):
                 if cursor.set_range(prefix):

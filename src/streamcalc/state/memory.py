@@ -27,6 +27,8 @@ class MemoryStateStore:
         self._generation = 0
         self._offsets: dict[TopicPartition, int] = {}
         self._versions: dict[str, int] = {}
+        self._kept: dict[str, tuple[str, dict[StateKey, bytes | None]]] = {}
+        """deletion id -> (stage, the values its delete removed)."""
 
     def get_many(self, stage: str, keys: Iterable[StateKey]) -> list[bytes | None]:
         with self._lock:
@@ -40,28 +42,40 @@ class MemoryStateStore:
             rows = [(a, p, assets[a][p]) for a in chosen for p in sorted(assets[a])]
         return iter(rows)
 
-    def delete_keys(self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]) -> int:
+    def delete_keys(
+        self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str], keep: str | None = None
+    ) -> int:
         points = set(point_ids)
         with self._lock:
             assets = self._stages.get(stage, {})
-            deleted = 0
+            deleted: dict[StateKey, bytes | None] = {}
             for a in set(asset_ids) & assets.keys():
                 values = assets[a]
                 for p in points & values.keys():
-                    del values[p]
-                    deleted += 1
+                    deleted[a, p] = values.pop(p)
                 if not values:
                     del assets[a]
             if not assets:
                 self._stages.pop(stage, None)
-            self._generation += 1
-        return deleted
+            if deleted:
+                if keep is not None:
+                    self._kept[keep] = (stage, deleted)
+                self._generation += 1
+        return len(deleted)
 
-    def put_keys(self, stage: str, items: Iterable[tuple[str, str, bytes]]) -> None:
-        changes = {(a, p): v for a, p, v in items}
+    def restore_kept(self, keep: str) -> int:
         with self._lock:
-            self._write_stage(stage, changes)
+            kept = self._kept.pop(keep, None)
+            if kept is None:
+                return 0
+            stage, values = kept
+            self._write_stage(stage, values)
             self._generation += 1
+        return len(values)
+
+    def drop_kept(self, keep: str) -> None:
+        with self._lock:
+            self._kept.pop(keep, None)
 
     def checkpoint(self, worker: int = 0) -> Checkpoint:
         with self._lock:
@@ -87,6 +101,7 @@ class MemoryStateStore:
             self._stages.clear()
             self._offsets.clear()
             self._versions.clear()
+            self._kept.clear()
             self._generation += 1
 
     def stages(self) -> list[str]:

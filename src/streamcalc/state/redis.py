@@ -6,11 +6,13 @@ transaction below touches one slot:
 
 | key | type | holds |
 |---|---|---|
-| `streamcalc:{P}:meta` | hash | `generation`, `seq:<worker>`, `token:<worker>`, `lastdelete` |
+| `streamcalc:{P}:meta` | hash | `generation`, `seq:<worker>`, `token:<worker>`, `lastdelete`, `lastrestore` |
 | `streamcalc:{P}:offsets` | hash | `<topic>:<partition>` -> committed source offset |
 | `streamcalc:{P}:versions` | hash | stage -> state encoding version |
 | `streamcalc:{P}:stages` | set | stages that hold state |
 | `streamcalc:{P}:state:<stage>` | hash | `<assetId>:<pointId>` -> the key's state bytes |
+| `streamcalc:{P}:kept` | hash | deletion id -> the stage whose values it keeps |
+| `streamcalc:{P}:kept:<id>` | hash | the fields a kept delete removed, as they were |
 
 `:` and `%` inside a stage, asset or point id are written `%3A` and `%25`, so a field names
 one (asset, point) only. One hash per stage keeps a batch's reads and writes to a few
@@ -117,35 +119,95 @@ redis.call('HSET', meta, 'seq:' .. worker, ARGV[4], 'token:' .. worker, token)
 return {'ok'}
 """
 
-# KEYS: meta, stages, the stage's state hash. ARGV: token, stage, chunk, n points, point x n,
-# asset x m (escaped): the cross product is built here, so 100,000 keys are 632 arguments.
+# KEYS: meta, stages, the stage's state hash, the kept index, the kept hash of `keep`.
+# ARGV: token, stage, chunk, keep ('' keeps nothing), n points, point x n, asset x m (escaped,
+# each once): the cross product is built here, so 100,000 keys are 632 arguments.
+# Keeping copies the values: where the request is at least half the hash, by COPY of the
+# whole hash (C speed) trimmed afterwards of what was not deleted; otherwise field by field.
 _DELETE = """
-local meta, stages, hash = KEYS[1], KEYS[2], KEYS[3]
-local token, stage, chunk, point_count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local meta, stages, hash, index, kept = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local token, stage, chunk, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local point_count = tonumber(ARGV[5])
 local last = redis.call('HGET', meta, 'lastdelete')
 if last and string.sub(last, 1, #token + 1) == token .. ':' then
   return tonumber(string.sub(last, #token + 2))
 end
+local requested = (#ARGV - 5 - point_count) * point_count
+local copied = keep ~= '' and redis.call('HLEN', hash) <= 2 * requested
+  and redis.call('COPY', hash, kept, 'REPLACE') == 1
 local deleted, fields = 0, {}
-for a = 5 + point_count, #ARGV do
-  local prefix = ARGV[a] .. ':'
-  for p = 5, 4 + point_count do
-    fields[#fields + 1] = prefix .. ARGV[p]
-    if #fields == chunk then
-      deleted = deleted + redis.call('HDEL', hash, unpack(fields))
-      fields = {}
+local function flush()
+  if keep ~= '' and not copied then
+    local values, held = redis.call('HMGET', hash, unpack(fields)), {}
+    for i = 1, #fields do
+      if values[i] then
+        held[#held + 1] = fields[i]
+        held[#held + 1] = values[i]
+      end
+    end
+    for i = 1, #held, chunk do
+      redis.call('HSET', kept, unpack(held, i, math.min(i + chunk - 1, #held)))
     end
   end
-end
-if #fields > 0 then
   deleted = deleted + redis.call('HDEL', hash, unpack(fields))
+  fields = {}
+end
+for a = 6 + point_count, #ARGV do
+  local prefix = ARGV[a] .. ':'
+  for p = 6, 5 + point_count do
+    fields[#fields + 1] = prefix .. ARGV[p]
+    if #fields == chunk then flush() end
+  end
+end
+if #fields > 0 then flush() end
+if copied then
+  if deleted == 0 then
+    redis.call('DEL', kept)
+  else
+    local rest = redis.call('HKEYS', hash)
+    for i = 1, #rest, chunk do
+      redis.call('HDEL', kept, unpack(rest, i, math.min(i + chunk - 1, #rest)))
+    end
+  end
 end
 if redis.call('EXISTS', hash) == 0 then
   redis.call('SREM', stages, stage)
 end
-redis.call('HINCRBY', meta, 'generation', 1)
+if deleted > 0 then
+  if keep ~= '' then
+    redis.call('HSET', index, keep, stage)
+  end
+  redis.call('HINCRBY', meta, 'generation', 1)
+end
 redis.call('HSET', meta, 'lastdelete', token .. ':' .. deleted)
 return deleted
+"""
+
+# KEYS: meta, stages, the kept index, the kept hash, the state hash of its stage.
+# ARGV: token, keep, stage, chunk. Moves the kept fields back and forgets them.
+_RESTORE = """
+local meta, stages, index, kept, hash = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local token, keep, stage, chunk = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local last = redis.call('HGET', meta, 'lastrestore')
+if last and string.sub(last, 1, #token + 1) == token .. ':' then
+  return tonumber(string.sub(last, #token + 2))
+end
+if redis.call('HGET', index, keep) ~= stage then
+  return 0
+end
+local flat = redis.call('HGETALL', kept)
+for i = 1, #flat, chunk do
+  redis.call('HSET', hash, unpack(flat, i, math.min(i + chunk - 1, #flat)))
+end
+local restored = #flat / 2
+if restored > 0 then
+  redis.call('SADD', stages, stage)
+end
+redis.call('DEL', kept)
+redis.call('HDEL', index, keep)
+redis.call('HINCRBY', meta, 'generation', 1)
+redis.call('HSET', meta, 'lastrestore', token .. ':' .. restored)
+return restored
 """
 
 # KEYS: the stage's state hash. ARGV: the glob of one asset's fields. One asset's rows, atomically.
@@ -196,9 +258,13 @@ class _Keys:
         self.offsets = f"{self.root}:offsets"
         self.versions = f"{self.root}:versions"
         self.stages = f"{self.root}:stages"
+        self.kept_index = f"{self.root}:kept"
 
     def state(self, stage: str) -> str:
         return f"{self.root}:state:{_escape(stage)}"
+
+    def kept(self, keep: str) -> str:
+        return f"{self.root}:kept:{keep}"
 
 
 @translate_errors(redis.RedisError, StateUnavailable, "Redis")
@@ -208,6 +274,7 @@ class RedisStateStore:
         self._keys = _Keys(check_pipeline_id(pipeline_id))
         self._commit = client.register_script(_COMMIT)
         self._delete = client.register_script(_DELETE)
+        self._restore = client.register_script(_RESTORE)
         self._scan_asset = client.register_script(_SCAN_ASSET)
 
     def get_many(self, stage: str, keys: Iterable[StateKey]) -> list[bytes | None]:
@@ -227,22 +294,30 @@ class RedisStateStore:
         flat = self._scan_asset(keys=[hash_], args=[_glob(_escape(asset_id)) + ":*"])
         yield from _rows(zip(flat[::2], flat[1::2], strict=True))
 
-    def delete_keys(self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str]) -> int:
+    def delete_keys(
+        self, stage: str, asset_ids: Iterable[str], point_ids: Iterable[str], keep: str | None = None
+    ) -> int:
         points = [_escape(p) for p in set(point_ids)]
         assets = [_escape(a) for a in set(asset_ids)]
-        keys = [self._keys.meta, self._keys.stages, self._keys.state(stage)]
-        deleted: int = self._delete(keys=keys, args=[_token(), stage, _CHUNK, len(points), *points, *assets])
+        k = self._keys
+        keys = [k.meta, k.stages, k.state(stage), k.kept_index, k.kept(keep or "")]
+        args: list[str | int] = [_token(), stage, _CHUNK, keep or "", len(points), *points, *assets]
+        deleted: int = self._delete(keys=keys, args=args)
         return deleted
 
-    def put_keys(self, stage: str, items: Iterable[tuple[str, str, bytes]]) -> None:
-        mapping = {_field(a, p): v for a, p, v in items}
-        fields = list(mapping.items())
-        pipe = self._client.pipeline(transaction=True)  # MULTI/EXEC: all of it or none
-        for i in range(0, len(fields), _FIELDS_PER_COMMAND):
-            pipe.hset(self._keys.state(stage), mapping=dict(fields[i : i + _FIELDS_PER_COMMAND]))
-        if fields:
-            pipe.sadd(self._keys.stages, stage)
-        pipe.hincrby(self._keys.meta, "generation", 1)
+    def restore_kept(self, keep: str) -> int:
+        stage = self._client.hget(self._keys.kept_index, keep)
+        if stage is None:
+            return 0
+        k, name = self._keys, stage.decode()
+        keys = [k.meta, k.stages, k.kept_index, k.kept(keep), k.state(name)]
+        restored: int = self._restore(keys=keys, args=[_token(), keep, name, _CHUNK])
+        return restored
+
+    def drop_kept(self, keep: str) -> None:
+        pipe = self._client.pipeline(transaction=True)
+        pipe.unlink(self._keys.kept(keep))
+        pipe.hdel(self._keys.kept_index, keep)
         pipe.execute()
 
     def checkpoint(self, worker: int = 0) -> Checkpoint:
@@ -286,13 +361,16 @@ class RedisStateStore:
         pipe.execute()
 
     def clear(self) -> None:
-        def clear_all(pipe: Any) -> None:
-            hashes = [self._keys.state(stage.decode()) for stage in pipe.smembers(self._keys.stages)]
-            pipe.multi()
-            pipe.unlink(self._keys.stages, self._keys.offsets, self._keys.versions, *hashes)
-            pipe.hincrby(self._keys.meta, "generation", 1)
+        k = self._keys
 
-        self._client.transaction(clear_all, self._keys.stages)
+        def clear_all(pipe: Any) -> None:
+            hashes = [k.state(stage.decode()) for stage in pipe.smembers(k.stages)]
+            hashes += [k.kept(keep.decode()) for keep in pipe.hkeys(k.kept_index)]
+            pipe.multi()
+            pipe.unlink(k.stages, k.offsets, k.versions, k.kept_index, *hashes)
+            pipe.hincrby(k.meta, "generation", 1)
+
+        self._client.transaction(clear_all, k.stages, k.kept_index)
 
     def stages(self) -> list[str]:
         return sorted(stage.decode() for stage in self._client.smembers(self._keys.stages))
