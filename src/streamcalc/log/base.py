@@ -162,7 +162,9 @@ class Log(Protocol):
         """The newest stamped entry of `producer_id` in this partition, None if none reached it."""
         ...
 
-    def commit_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None: ...
+    def commit_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
+        """Offsets of partitions of existing topics (Kafka refuses others)."""
+        ...
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
         """Committed offset per partition (partitions never committed are absent)."""
