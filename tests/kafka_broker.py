@@ -27,20 +27,21 @@ def tansu_binary() -> str:
 class TansuBroker:
     """One Tansu process; `address` is its host:port. Memory storage: a restart loses the data."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, port: int | None = None, advertised_port: int | None = None) -> None:
+        """`advertised_port`: the port clients are told to connect to (a proxy's), if not its own."""
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
-        self.port = free_port()
+        self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.advertised = f"127.0.0.1:{advertised_port or self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.start()
 
     def start(self) -> None:
-        url = f"tcp://{self.address}"
         args = [
             tansu_binary(), "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
+            "--listener-url", f"tcp://{self.address}",
+            "--advertised-listener-url", f"tcp://{self.advertised}",
             "--storage-engine", "memory://tansu/",
         ]  # fmt: skip
         with (self.directory / "tansu.log").open("ab") as log:

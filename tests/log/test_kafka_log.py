@@ -140,7 +140,7 @@ def test_bad_kafka_urls_are_refused_without_printing_a_password(tmp_path: Path, 
 def test_brokers_that_do_not_answer_fail_the_open_in_bounded_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("streamcalc.log.kafka.ANSWER_TIMEOUT_S", 1.0)
+    monkeypatch.setenv("STREAMCALC_KAFKA_TIMEOUT_S", "1")
     url = f"kafka://127.0.0.1:{free_port()}"
     with pytest.raises(BackendUnavailable, match=f"--log {url}: cannot open it"):
         Backends.resolve(tmp_path, log=url).check("log")

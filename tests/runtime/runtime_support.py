@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from streamcalc.backends import Backends
 from streamcalc.log import AppendEntry, Log, TopicConfig
@@ -296,3 +297,33 @@ def per_key(outputs: list[bytes]) -> dict[tuple[str, str], list[bytes]]:
         r = decode_record(raw)
         keyed.setdefault((r.assetId, r.pointId), []).append(raw)
     return keyed
+
+
+def assert_plain_consumer_reads(
+    log_url: str, outputs: list[bytes], view: Callable[[list[bytes]], object] = list
+) -> None:
+    """On Kafka: a plain confluent-kafka consumer (no read_committed, no streamcalc) reads
+    exactly `outputs` from the output topic, each once (as `view` sees them)."""
+    if not log_url.startswith("kafka://"):
+        return
+    consumer = Consumer(
+        {
+            "bootstrap.servers": log_url.removeprefix("kafka://"),
+            "group.id": "plain-reader",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+        }
+    )
+    partitions = consumer.list_topics(OUT, timeout=10).topics[OUT].partitions
+    consumer.assign([TopicPartition(OUT, p, OFFSET_BEGINNING) for p in partitions])
+    got: list[bytes] = []
+    at_end: set[int] = set()
+    while len(at_end) < len(partitions):
+        message = consumer.poll(30)
+        assert message is not None, "the plain consumer got no answer"
+        if message.error() is None:
+            got.append(message.value() or b"")
+        elif message.error().code() == KafkaError._PARTITION_EOF:
+            at_end.add(message.partition() or 0)
+    consumer.close()
+    assert view(got) == view(outputs)

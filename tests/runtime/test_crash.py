@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from runtime_support import (
     IN,
     OUT,
     RunResult,
     WorkerProcess,
+    assert_plain_consumer_reads,
     committed_offset,
     fill,
     fill_by_asset,
@@ -70,36 +70,6 @@ def on(request: pytest.FixtureRequest) -> Iterator[On]:
     )
 
 
-def assert_plain_consumer_reads(
-    on: On, outputs: list[bytes], view: Callable[[list[bytes]], object] = list
-) -> None:
-    """On Kafka: a plain confluent-kafka consumer (no read_committed, no streamcalc) reads
-    exactly `outputs` from the output topic, each once (as `view` sees them)."""
-    if not on.log.startswith("kafka://"):
-        return
-    consumer = Consumer(
-        {
-            "bootstrap.servers": on.log.removeprefix("kafka://"),
-            "group.id": "plain-reader",
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": True,
-        }
-    )
-    partitions = consumer.list_topics(OUT, timeout=10).topics[OUT].partitions
-    consumer.assign([TopicPartition(OUT, p, OFFSET_BEGINNING) for p in partitions])
-    got: list[bytes] = []
-    at_end: set[int] = set()
-    while len(at_end) < len(partitions):
-        message = consumer.poll(30)
-        assert message is not None, "the plain consumer got no answer"
-        if message.error() is None:
-            got.append(message.value() or b"")
-        elif message.error().code() == KafkaError._PARTITION_EOF:
-            at_end.add(message.partition() or 0)
-    consumer.close()
-    assert view(got) == view(outputs)
-
-
 @pytest.mark.parametrize("batch", [1, 5, 9])
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_at_each_step_of_a_batch_then_restart(
@@ -144,7 +114,7 @@ def test_sigkill_at_each_step_of_a_batch_then_restart(
     wait_until(lambda: committed_offset(data, "p1") == len(messages), what="the restarted worker to catch up")
     assert worker.stop() == 0, worker.output
     assert snapshot(data, "p1") == expected
-    assert_plain_consumer_reads(on, expected.outputs)
+    assert_plain_consumer_reads(on.log, expected.outputs)
 
 
 @pytest.mark.parametrize("point", POINTS)
@@ -190,7 +160,7 @@ def test_sigkill_of_one_of_two_workers_at_each_step_then_restart(
     assert per_key(result.outputs) == per_key(expected.outputs)
     assert result.state == expected.state
     assert len(result.errors) == len(expected.errors)
-    assert_plain_consumer_reads(on, expected.outputs, per_key)
+    assert_plain_consumer_reads(on.log, expected.outputs, per_key)
 
 
 def partition_ends(data_dir: Path) -> dict[int, int]:
@@ -231,4 +201,4 @@ def test_random_sigkills_of_a_supervised_worker(tmp_path: Path, reference: Refer
         wait_until(lambda: getattr(supervisor.info("p1"), "restarts", 0) >= kills, what="a restart per kill")
     assert kills >= 8
     assert snapshot(data, "p1") == expected
-    assert_plain_consumer_reads(on, expected.outputs)
+    assert_plain_consumer_reads(on.log, expected.outputs)

@@ -17,8 +17,8 @@ contract asks and Kafka keeps without transactions:
 - Retention is the broker's (`retention.ms`, `retention.bytes` set on the topics it
   creates): `enforce_retention` has nothing to do.
 
-Every call that waits on the brokers is bounded (`ANSWER_TIMEOUT_S`, the producer's
-`message.timeout.ms`) and then fails with `LogUnavailable`: a worker fails and its supervisor
+Every call that waits on the brokers is bounded (STREAMCALC_KAFKA_TIMEOUT_S, appends by the
+producer's `message.timeout.ms`) and then fails with `LogUnavailable`: a worker fails and its supervisor
 restarts it with backoff; the API answers 503.
 """
 
@@ -55,8 +55,8 @@ from streamcalc.log.base import (
     check_topic_name,
 )
 from streamcalc.log.errors import InvalidTopic, LogUnavailable
-from streamcalc.log.kafka_reader import ANSWER_TIMEOUT_S, PartitionReader, offset_of, reader_settings
-from streamcalc.log.kafka_settings import client_settings, redacted
+from streamcalc.log.kafka_reader import PartitionReader, offset_of, reader_settings
+from streamcalc.log.kafka_settings import answer_timeout_s, client_settings, redacted
 from streamcalc.log.kafka_stamps import META, Mark, mark_of, stamp_header, user_headers
 from streamcalc.log.partitioners import murmur2_partition
 
@@ -72,8 +72,9 @@ _TOPIC_SETTLE_S = 0.05
 
 @translate_errors(KafkaException, LogUnavailable, "Kafka")
 class KafkaLog:
-    def __init__(self, settings: dict[str, str]) -> None:
+    def __init__(self, settings: dict[str, str], timeout_s: float) -> None:
         self._settings = settings
+        self._timeout_s = timeout_s
         self._admin = AdminClient(dict(settings))
         self._lock = threading.Lock()
         self._produce_lock = threading.Lock()
@@ -82,6 +83,7 @@ class KafkaLog:
         self._groups: dict[str, Consumer] = {}
         self._probe = Consumer(reader_settings(settings))
         self._probe_lock = threading.Lock()
+        self._message_timeout_s = int(settings.get("message.timeout.ms", MESSAGE_TIMEOUT_MS)) / 1000
         self._partitions: dict[str, int] = {}
         """Partition counts seen: a topic's count never shrinks."""
         log.info("kafka log: %s", redacted(settings))
@@ -100,10 +102,10 @@ class KafkaLog:
         }
         future = self._admin.create_topics(
             [NewTopic(config.name, config.partitions, replication_factor=-1, config=settings)],
-            request_timeout=ANSWER_TIMEOUT_S,
+            request_timeout=self._timeout_s,
         )[config.name]
         try:
-            future.result(ANSWER_TIMEOUT_S)
+            future.result(self._timeout_s)
         except KafkaException as e:
             if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # another process was first
                 raise
@@ -131,7 +133,7 @@ class KafkaLog:
             producer_ = self._producer_or_new()
             for i, entry in enumerate(entries):
                 self._produce_entry(producer_, entry, producer, _delivered(firsts, errors, i))
-            left = producer_.flush(MESSAGE_TIMEOUT_MS / 1000 + ANSWER_TIMEOUT_S)
+            left = producer_.flush(self._message_timeout_s + self._timeout_s)
             if left or errors:
                 self._drop_producer()
                 why = f"{left} message(s) not delivered in time" if left else str(errors[0])
@@ -171,7 +173,7 @@ class KafkaLog:
             return 0
         with self._probe_lock:
             low, _ = self._probe.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=ANSWER_TIMEOUT_S, cached=False
+                TopicPartition(topic, partition), timeout=self._timeout_s, cached=False
             )
         return max(int(low), 0)
 
@@ -182,7 +184,7 @@ class KafkaLog:
         with self._probe_lock:
             tp = TopicPartition(topic, partition, OFFSET_END)
             self._probe.assign([tp])
-            deadline = time.monotonic() + ANSWER_TIMEOUT_S
+            deadline = time.monotonic() + self._timeout_s
             while (remaining := deadline - time.monotonic()) > 0:
                 event = self._probe.poll(remaining)
                 if event is None:
@@ -237,7 +239,7 @@ class KafkaLog:
         if not partitions:
             return {}
         asked = [TopicPartition(topic, p) for p in range(partitions)]
-        got = self._group(group).committed(asked, timeout=ANSWER_TIMEOUT_S)
+        got = self._group(group).committed(asked, timeout=self._timeout_s)
         return {tp.partition: tp.offset for tp in got if tp.offset >= 0}
 
     def lag(self, group: str, topic: str) -> dict[int, int]:
@@ -273,7 +275,7 @@ class KafkaLog:
             self._probe.close()
         with self._produce_lock:
             if self._producer is not None:
-                self._producer.flush(ANSWER_TIMEOUT_S)
+                self._producer.flush(self._timeout_s)
                 self._producer = None
 
     # internals
@@ -348,7 +350,9 @@ class KafkaLog:
         with self._lock:
             reader = self._readers.get((topic, partition))
             if reader is None:
-                reader = self._readers[(topic, partition)] = PartitionReader(self._settings, topic, partition)
+                reader = self._readers[(topic, partition)] = PartitionReader(
+                    self._settings, topic, partition, self._timeout_s
+                )
             return reader
 
     def _group(self, group: str) -> Consumer:
@@ -369,7 +373,7 @@ class KafkaLog:
 
     def _topic_partitions(self, name: str | None = None) -> dict[str, int]:
         """Partition counts of the cluster's topics (internal ones left out), or of `name` only."""
-        metadata = self._admin.list_topics(timeout=ANSWER_TIMEOUT_S)
+        metadata = self._admin.list_topics(timeout=self._timeout_s)
         counts = {
             t.topic: len(t.partitions)
             for t in metadata.topics.values()
@@ -382,18 +386,18 @@ class KafkaLog:
         if not counts:
             return {}
         futures = self._admin.describe_configs(
-            [ConfigResource("topic", name) for name in counts], request_timeout=ANSWER_TIMEOUT_S
+            [ConfigResource("topic", name) for name in counts], request_timeout=self._timeout_s
         )
         configs = {}
         for resource, future in futures.items():
-            entries = future.result(ANSWER_TIMEOUT_S)
+            entries = future.result(self._timeout_s)
             retention = {field: _retention(entries.get(name)) for name, field in _RETENTION.items()}
             configs[resource.name] = TopicConfig(resource.name, counts[resource.name], **retention)
         return configs
 
     def _await_topic(self, name: str) -> TopicConfig:
         """The topic once the metadata shows it (a new topic takes a moment on a cluster)."""
-        deadline = time.monotonic() + ANSWER_TIMEOUT_S
+        deadline = time.monotonic() + self._timeout_s
         while (config := self.topic(name)) is None:
             if time.monotonic() > deadline:
                 raise LogUnavailable(f"Kafka: topic {name} was created but does not show in the metadata")
@@ -432,7 +436,7 @@ def _delivered(
 
 def open_url(place: str, clock: Clock) -> KafkaLog:
     """The log of a `kafka://host:port[,host:port...]` URL, with the STREAMCALC_KAFKA__ settings."""
-    return KafkaLog(client_settings(place, os.environ))
+    return KafkaLog(client_settings(place, os.environ), answer_timeout_s(os.environ))
 
 
 __all__ = ["KafkaLog", "open_url"]

@@ -19,16 +19,17 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from streamcalc.log.errors import LogUnavailable
 
-ANSWER_TIMEOUT_S = 10.0
-"""How long a read waits for any answer from the brokers before it fails with LogUnavailable."""
 _DRAIN = 1000
 """Messages taken from librdkafka's queue per call."""
 _GONE = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION, KafkaError._UNKNOWN_TOPIC)
 
 
 class PartitionReader:
-    def __init__(self, settings: dict[str, str], topic: str, partition: int) -> None:
+    def __init__(self, settings: dict[str, str], topic: str, partition: int, timeout_s: float) -> None:
+        """`timeout_s`: how long a read waits for any answer from the brokers before it fails
+        with LogUnavailable."""
         self.topic, self.partition = topic, partition
+        self._timeout_s = timeout_s
         self.lock = threading.Lock()
         self._consumer = Consumer(reader_settings(settings))
         self._pending: deque[Message] = deque()
@@ -99,7 +100,7 @@ class PartitionReader:
         """Queue more messages; False at the end of the partition (as the last fetch said)."""
         if self._eof is not None:
             return False
-        deadline = time.monotonic() + ANSWER_TIMEOUT_S
+        deadline = time.monotonic() + self._timeout_s
         while True:
             events = self._consumer.consume(_DRAIN, timeout=0)
             if not events:
@@ -107,7 +108,7 @@ class PartitionReader:
                 event = self._consumer.poll(max(remaining, 0)) if remaining > 0 else None
                 if event is None:
                     raise LogUnavailable(
-                        f"no answer from the Kafka brokers within {ANSWER_TIMEOUT_S:.0f} s reading "
+                        f"no answer from the Kafka brokers within {self._timeout_s:g} s reading "
                         f"{self.topic}[{self.partition}]"
                     )
                 events = [event]
