@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import api, core, operators, pause, redis_state, scaling, state_delay, w2, w3
+from bench import api, core, kafka_log, operators, pause, redis_state, scaling, state_delay, w2, w3
 from bench.core import RESULTS
 from bench.table import Row, publish
 
@@ -28,6 +28,7 @@ def main() -> None:
     rows += operators.run()
     rows += api.run()
     rows += redis_state.run()
+    rows += kafka_log.run()
     rows += state_delay.run()
     rows += pause.run()
     if args.peers:

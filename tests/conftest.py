@@ -17,7 +17,7 @@ import redis
 from confluent_kafka.admin import AdminClient
 
 from kafka_broker import TansuBroker
-from redis_server import RedisServer
+from redis_server import RedisServer, free_port
 from streamcalc.catalog.sqlite import SqliteCatalog
 from streamcalc.clock import ManualClock
 
@@ -109,7 +109,7 @@ def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
     """One private Tansu broker for the session, stopped at the end."""
-    broker = TansuBroker(tmp_path_factory.mktemp("kafka"))
+    broker = TansuBroker(tmp_path_factory.mktemp("kafka"), free_port())
     yield broker
     broker.stop()
 

@@ -9,8 +9,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from redis_server import free_port
-
 START_TIMEOUT_S = 20.0
 
 
@@ -27,11 +25,12 @@ def tansu_binary() -> str:
 class TansuBroker:
     """One Tansu process; `address` is its host:port. Memory storage: a restart loses the data."""
 
-    def __init__(self, directory: Path, port: int | None = None, advertised_port: int | None = None) -> None:
-        """`advertised_port`: the port clients are told to connect to (a proxy's), if not its own."""
+    def __init__(self, directory: Path, port: int, advertised_port: int | None = None) -> None:
+        """On loopback `port` (a free one: see redis_server.free_port); `advertised_port`: the
+        port clients are told to connect to (a proxy's), if not its own."""
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
-        self.port = port or free_port()
+        self.port = port
         self.address = f"127.0.0.1:{self.port}"
         self.advertised = f"127.0.0.1:{advertised_port or self.port}"
         self.process: subprocess.Popen[bytes] | None = None
