@@ -106,7 +106,7 @@ def jsonl_chunks(path: Path) -> Iterator[list[bytes]]:
 
 def append_jsonl(data_dir: Path, topic: str, path: Path, partitions: int = 1, log: str = "embedded") -> int:
     """Append the file's lines to `topic` of `log` (a URL; the embedded log under `data_dir` by
-    default), placed by asset over `partitions` as the service's producers place them."""
+    default), keyed and placed by asset over `partitions` as the service's producers do."""
     return _append(data_dir, topic, jsonl_chunks(path), partitions, log)
 
 
@@ -124,11 +124,14 @@ def _append(
     try:
         log_.ensure_topic(TopicConfig(topic, partitions))
         for chunk in chunks:
-            placed: dict[int, list[bytes]] = {}
+            placed: dict[int, tuple[list[bytes], list[bytes | None]]] = {}
             for m in chunk:
-                p = 0 if partitions == 1 else log_.partition_for(_asset.decode(m).assetId, partitions)
-                placed.setdefault(p, []).append(m)
-            log_.append([AppendEntry(topic, p, ms) for p, ms in sorted(placed.items())])
+                asset = _asset.decode(m).assetId
+                p = 0 if partitions == 1 else log_.partition_for(asset, partitions)
+                values, keys = placed.setdefault(p, ([], []))
+                values.append(m)
+                keys.append(asset.encode())
+            log_.append([AppendEntry(topic, p, vs, ks) for p, (vs, ks) in sorted(placed.items())])
             count += len(chunk)
     finally:
         backends.close()
