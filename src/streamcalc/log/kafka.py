@@ -52,9 +52,10 @@ from streamcalc.log.base import (
     ResetTarget,
     StampMark,
     TopicConfig,
+    check_entry,
     check_topic_name,
 )
-from streamcalc.log.errors import InvalidTopic, LogUnavailable
+from streamcalc.log.errors import LogUnavailable
 from streamcalc.log.kafka_reader import PartitionReader, offset_of, reader_settings
 from streamcalc.log.kafka_settings import answer_timeout_s, client_settings, redacted
 from streamcalc.log.kafka_stamps import META, Mark, mark_of, stamp_header, user_headers
@@ -284,16 +285,7 @@ class KafkaLog:
         partitions = (
             self._partition_count(entry.topic) or self.ensure_topic(TopicConfig(entry.topic)).partitions
         )
-        if not 0 <= entry.partition < partitions:
-            raise InvalidTopic(
-                f"topic {entry.topic} has {partitions} partition(s); no partition {entry.partition}"
-            )
-        n = len(entry.messages)
-        for name, given in (("keys", entry.keys), ("headers", entry.headers)):
-            if given is not None and len(given) != n:
-                raise ValueError(f"an entry of {n} messages has {len(given)} {name}")
-        if not 0 <= entry.start <= n:
-            raise ValueError(f"an entry of {n} messages cannot start at {entry.start}")
+        check_entry(entry, partitions)
 
     def _produce_entry(
         self,
