@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= .data
 PEER_VENV := bench/peers/.venv
+QUIX_VENV := bench/peers/.venv-quix
 
 .PHONY: run test bench bench-peers lint format openapi clean
 
@@ -30,6 +31,13 @@ $(PEER_VENV)/.installed: bench/peers/requirements.txt
 	$(PEER_VENV)/bin/pip install --quiet -r bench/peers/requirements.txt
 	touch $@
 
+# The Quix Streams peer of `make bench-peers` (W1 over Kafka), in a virtualenv of its own too.
+$(QUIX_VENV)/.installed: bench/peers/requirements-quix.txt
+	$(PYTHON) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/pip install --quiet --upgrade pip
+	$(QUIX_VENV)/bin/pip install --quiet -r bench/peers/requirements-quix.txt
+	touch $@
+
 # The demo org and account `make run` makes sure exist (local use only).
 DEMO := STREAMCALC_BOOTSTRAP_ORG_ID=demo STREAMCALC_BOOTSTRAP_APP_KEY=demo-app-key \
 	STREAMCALC_BOOTSTRAP_APP_SECRET=demo-app-secret
@@ -42,12 +50,13 @@ test: $(VENV)/.dev
 	.ci/ensure-servers
 	$(BIN)/python -m pytest -q
 
-# streamcalc alone, a few minutes; bench-peers adds PyFlink, full-size W2 and W3 and the W1 scaling grid.
+# streamcalc alone, a few minutes; bench-peers adds PyFlink, Quix Streams (W1 over Kafka),
+# full-size W2 and W3 and the W1 scaling grid.
 bench: $(VENV)/.bench
 	.ci/ensure-servers
 	$(BIN)/python -m bench
 
-bench-peers: $(VENV)/.bench $(PEER_VENV)/.installed
+bench-peers: $(VENV)/.bench $(PEER_VENV)/.installed $(QUIX_VENV)/.installed
 	.ci/ensure-servers
 	$(BIN)/python -m bench --peers
 
@@ -66,4 +75,4 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) $(DATA_DIR) $(PEER_VENV)
+	rm -rf $(VENV) $(DATA_DIR) $(PEER_VENV) $(QUIX_VENV)

@@ -2,8 +2,8 @@
 writes it to bench/results/summary.json and summary.md (each part keeps its detailed json).
 
 `--peers` (`make bench-peers`) adds the PyFlink peer beside W1 and W2 (bench/peers/, its own
-virtualenv), runs W2 and W3 at full size and W1's scaling grid (bench/scaling.py); it takes
-about an hour and a half.
+virtualenv) and Quix Streams beside W1 over Kafka (another virtualenv), runs W2 and W3 at full
+size and W1's scaling grid (bench/scaling.py); it takes about an hour and a half.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import api, core, operators, pause, redis_state, scaling, state_delay, w2, w3
+from bench import api, core, kafka_log, operators, pause, redis_state, scaling, state_delay, w2, w3
 from bench.core import RESULTS
 from bench.table import Row, publish
 
@@ -28,6 +28,7 @@ def main() -> None:
     rows += operators.run()
     rows += api.run()
     rows += redis_state.run()
+    rows += kafka_log.run(peers=args.peers)
     rows += state_delay.run()
     rows += pause.run()
     if args.peers:

@@ -25,7 +25,6 @@ from bench.peers import flink
 from bench.table import Row
 from streamcalc.backends import Backends
 from streamcalc.log import TopicConfig
-from streamcalc.log.embedded import open_log
 from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.worker import worker_command
 from streamcalc.runtime.worker_spec import write_spec
@@ -76,19 +75,18 @@ def run_worker(
     keys: int,
     workers: int = 1,
     state: str = "lmdb",
+    log: str = "embedded",
 ) -> dict[str, Any]:
-    """Run `definition` in `workers` worker processes on `state` (a URL) until they have
+    """Run `definition` in `workers` worker processes on `log` and `state` (URLs) until they have
     committed all of the input topic, timed from the spawn; then measure them and digest the
     outputs. The steady
     rate counts from the first commit (None if that commit covered everything). Peak RSS
     (summed over the workers) counts the pages of the memory-mapped log and state files each
     touched; the anonymous part (sampled every ~50 ms) is their own memory."""
     topic_in, topic_out = topics
-    log_ = open_log(data_dir)
-    partitions = range(log_.ensure_topic(TopicConfig(topic_in)).partitions)
-    records = sum(log_.end_offset(topic_in, p) for p in partitions)
-    log_.close()
-    backends = Backends.resolve(data_dir, state=state)
+    backends = Backends.resolve(data_dir, log=log, state=state)
+    partitions = range(backends.log.ensure_topic(TopicConfig(topic_in)).partitions)
+    records = sum(backends.log.end_offset(topic_in, p) for p in partitions)
     write_spec(data_dir, pipeline_id, definition, RunnerOptions(workers=workers), backends.urls)
     store = backends.state.store(pipeline_id)
     commits: list[tuple[float, int]] = []
@@ -120,7 +118,7 @@ def run_worker(
             w.wait()
         backends.close()
     first_time, first_done = next(((t, n) for t, n in commits if n > 0), (finished, records))
-    digest = workloads.Digest.of(workloads.log_messages(data_dir, topic_out))
+    digest = workloads.Digest.of(workloads.log_messages(data_dir, topic_out, log))
     lmdb_dir = data_dir / "state" / pipeline_id
     state_bytes = sum(f.stat().st_size for f in lmdb_dir.iterdir()) if lmdb_dir.is_dir() else None
     return {

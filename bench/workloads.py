@@ -16,9 +16,8 @@ from pathlib import Path
 
 import msgspec
 
+from streamcalc.backends import Backends
 from streamcalc.log import AppendEntry, TopicConfig
-from streamcalc.log.embedded import open_log
-from streamcalc.log.partitioners import crc32_partition
 from streamcalc.records import Record, encode_records
 
 T0_MS = 1_767_225_600_000
@@ -105,10 +104,10 @@ def jsonl_chunks(path: Path) -> Iterator[list[bytes]]:
             yield chunk
 
 
-def append_jsonl(data_dir: Path, topic: str, path: Path, partitions: int = 1) -> int:
-    """Append the file's lines to `topic` of the embedded log under `data_dir`, placed by asset
-    over `partitions` as the service's producers place them."""
-    return _append(data_dir, topic, jsonl_chunks(path), partitions)
+def append_jsonl(data_dir: Path, topic: str, path: Path, partitions: int = 1, log: str = "embedded") -> int:
+    """Append the file's lines to `topic` of `log` (a URL; the embedded log under `data_dir` by
+    default), keyed and placed by asset over `partitions` as the service's producers do."""
+    return _append(data_dir, topic, jsonl_chunks(path), partitions, log)
 
 
 def append_records(data_dir: Path, topic: str, chunks: Iterable[list[Record]]) -> int:
@@ -116,20 +115,26 @@ def append_records(data_dir: Path, topic: str, chunks: Iterable[list[Record]]) -
     return _append(data_dir, topic, (encode_records(chunk) for chunk in chunks))
 
 
-def _append(data_dir: Path, topic: str, chunks: Iterable[list[bytes]], partitions: int = 1) -> int:
-    log_ = open_log(data_dir)
+def _append(
+    data_dir: Path, topic: str, chunks: Iterable[list[bytes]], partitions: int = 1, log: str = "embedded"
+) -> int:
+    backends = Backends.resolve(data_dir, log=log)
+    log_ = backends.log
     count = 0
     try:
         log_.ensure_topic(TopicConfig(topic, partitions))
         for chunk in chunks:
-            placed: dict[int, list[bytes]] = {}
+            placed: dict[int, tuple[list[bytes], list[bytes | None]]] = {}
             for m in chunk:
-                p = 0 if partitions == 1 else crc32_partition(_asset.decode(m).assetId, partitions)
-                placed.setdefault(p, []).append(m)
-            log_.append([AppendEntry(topic, p, ms) for p, ms in sorted(placed.items())])
+                asset = _asset.decode(m).assetId
+                p = 0 if partitions == 1 else log_.partition_for(asset, partitions)
+                values, keys = placed.setdefault(p, ([], []))
+                values.append(m)
+                keys.append(asset.encode())
+            log_.append([AppendEntry(topic, p, vs, ks) for p, (vs, ks) in sorted(placed.items())])
             count += len(chunk)
     finally:
-        log_.close()
+        backends.close()
     return count
 
 
@@ -153,16 +158,17 @@ class Digest:
         return cls(count, f"{total:016x}")
 
 
-def log_messages(data_dir: Path, topic: str) -> Iterator[bytes]:
-    """Every message of `topic` (partition 0) in the embedded log under `data_dir`."""
-    log_ = open_log(data_dir)
+def log_messages(data_dir: Path, topic: str, log: str = "embedded") -> Iterator[bytes]:
+    """Every message of `topic` (partition 0) in `log` (a URL; the embedded log under `data_dir`
+    by default)."""
+    backends = Backends.resolve(data_dir, log=log)
     try:
         offset = 0
-        while (read := log_.read(topic, 0, offset, CHUNK)).messages:
+        while (read := backends.log.read(topic, 0, offset, CHUNK)).messages:
             yield from read.messages
             offset = read.next_offset
     finally:
-        log_.close()
+        backends.close()
 
 
 def file_messages(paths: Iterable[Path]) -> Iterator[bytes]:

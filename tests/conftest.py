@@ -1,5 +1,6 @@
 """Shared fixtures: a manual clock, SQLite catalogs on tmp files, helper Python processes for
-the cross-process tests of the embedded backends, and a redis-server for the Redis backend."""
+the cross-process tests of the embedded backends, a redis-server for the Redis backend and a
+Kafka-protocol broker for the Kafka log."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from confluent_kafka.admin import AdminClient
 
-from redis_server import RedisServer
+from kafka_broker import TansuBroker
+from redis_server import RedisServer, free_port
 from streamcalc.catalog.sqlite import SqliteCatalog
 from streamcalc.clock import ManualClock
 
@@ -100,3 +104,38 @@ def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """One private Tansu broker for the session, stopped at the end."""
+    broker = TansuBroker(tmp_path_factory.mktemp("kafka"), free_port())
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def kafka_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """`kafka://host:port` of an empty cluster: STREAMCALC_TEST_KAFKA when set (a cluster for
+    tests: its topics and consumer groups are deleted), else the session's Tansu broker."""
+    address = os.environ.get("STREAMCALC_TEST_KAFKA") or request.getfixturevalue("kafka_broker").address
+    admin = AdminClient({"bootstrap.servers": address})
+    empty_kafka(admin)
+    yield f"kafka://{address}"
+    empty_kafka(admin)
+
+
+def empty_kafka(admin: AdminClient) -> None:
+    """Delete every topic and consumer group, and wait until the metadata shows no topic."""
+    groups = [g.group_id for g in admin.list_consumer_groups().result(10).valid]
+    if groups:
+        for future in admin.delete_consumer_groups(groups).values():
+            future.result(10)
+    topics = [t for t in admin.list_topics(timeout=10).topics if not t.startswith("__")]
+    if topics:
+        for future in admin.delete_topics(topics).values():
+            future.result(10)
+    deadline = time.monotonic() + 30
+    while any(not t.startswith("__") for t in admin.list_topics(timeout=10).topics):
+        assert time.monotonic() < deadline, "topics still listed 30 s after their deletion"
+        time.sleep(0.05)

@@ -91,20 +91,35 @@ class RedisServer:
 class CuttingProxy:
     """A loopback TCP proxy in front of a server. Once `cut_next(marker)` is armed, the next
     request that contains `marker` reaches the server, and its reply is dropped with the
-    connection: a call that was applied but whose answer was lost."""
+    connection: a call that was applied but whose answer was lost. `go_down()` drops every
+    connection and refuses new ones until `come_back()`: a server that is unreachable, whose
+    data survives, with nothing sent to it during the outage arriving late."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, port: int = 0) -> None:
         self._target = target_port
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(("127.0.0.1", port))
         self.port: int = self._listener.getsockname()[1]
         self._marker: bytes | None = None
         self._lock = threading.Lock()
+        self._down = False
+        self._open: list[socket.socket] = []
         self.cuts = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut_next(self, marker: bytes) -> None:
         with self._lock:
             self._marker = marker
+
+    def go_down(self) -> None:
+        with self._lock:
+            self._down = True
+            dropped, self._open = self._open, []
+        for s in dropped:
+            _shut(s)
+
+    def come_back(self) -> None:
+        with self._lock:
+            self._down = False
 
     def close(self) -> None:
         self._listener.close()
@@ -115,7 +130,12 @@ class CuttingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(("127.0.0.1", self._target))
+            with self._lock:
+                if self._down:
+                    _shut(client)
+                    continue
+                server = socket.create_connection(("127.0.0.1", self._target))
+                self._open += [client, server]
             cut = threading.Event()
             threading.Thread(target=self._upstream, args=(client, server, cut), daemon=True).start()
             threading.Thread(target=self._downstream, args=(server, client, cut), daemon=True).start()
@@ -127,14 +147,14 @@ class CuttingProxy:
                     self._marker = None
                     self.cuts += 1
                     cut.set()
-            server.sendall(chunk)
+            if not _send(server, chunk):
+                break
         _shut(server)
 
     def _downstream(self, server: socket.socket, client: socket.socket, cut: threading.Event) -> None:
         while chunk := _recv(server):
-            if cut.is_set():  # the server answered the marked request: the client never hears it
+            if cut.is_set() or not _send(client, chunk):  # a cut: the client never hears the answer
                 break
-            client.sendall(chunk)
         for s in (client, server):
             _shut(s)
 
@@ -144,6 +164,15 @@ def _recv(s: socket.socket) -> bytes:
         return s.recv(1 << 16)
     except OSError:
         return b""
+
+
+def _send(s: socket.socket, chunk: bytes) -> bool:
+    """Whether `chunk` went out (False once the connection was dropped)."""
+    try:
+        s.sendall(chunk)
+    except OSError:
+        return False
+    return True
 
 
 def _shut(s: socket.socket) -> None:

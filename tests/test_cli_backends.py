@@ -120,7 +120,7 @@ def test_serve_opens_the_backends_that_flags_and_variables_name(tmp_path: Path) 
 
 
 BAD_CHOICES = [
-    (["--log", "kafka://broker:9092"], {}, "--log 'kafka://broker:9092': unknown backend 'kafka'"),
+    (["--log", "pulsar://broker:6650"], {}, "--log 'pulsar://broker:6650': unknown backend 'pulsar'"),
     (
         [],
         {"STREAMCALC_STATE": "cassandra://cache"},

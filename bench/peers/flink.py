@@ -42,7 +42,7 @@ def run(workload: str, input_path: Path, records: int, parallelism: int = PARALL
             launched = time.time()
             env = _environment(Path(tmp))
             job = subprocess.Popen(command, stdout=so, stderr=se, env=env, cwd=PEER_DIR)
-            peak_kb = _wait_sampling_rss(job)
+            peak_kb = wait_sampling_rss(job)
         if job.returncode != 0:
             tail = stderr.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"the PyFlink job failed with exit {job.returncode}:\n{tail}")
@@ -71,7 +71,7 @@ def _environment(tmp: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(site), "JAVA_TOOL_OPTIONS": f"-Djava.io.tmpdir={tmp}"}
 
 
-def _wait_sampling_rss(job: subprocess.Popen[bytes]) -> int:
+def wait_sampling_rss(job: subprocess.Popen[bytes]) -> int:
     """Wait for the job; the sum over its process tree of each process's peak RSS, in kB."""
     peaks: dict[int, int] = {}
     while job.poll() is None:

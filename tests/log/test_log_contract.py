@@ -31,7 +31,7 @@ from streamcalc.log import (
 )
 from streamcalc.log.memory import MemoryLog
 
-LOG_BACKENDS = ["memory", "memory-gapped", "embedded"]
+LOG_BACKENDS = ["memory", "memory-gapped", "embedded", "kafka"]
 GAP = 3
 """Offsets the memory-gapped log leaves unused after each entry."""
 pytestmark = pytest.mark.parametrize("log", LOG_BACKENDS, indirect=True)
@@ -43,9 +43,18 @@ def log(request: pytest.FixtureRequest, tmp_path: Path, manual_clock: ManualCloc
     if request.param == "memory-gapped":
         yield MemoryLog(manual_clock, offset_gap=GAP)
         return
-    backends = Backends.resolve(tmp_path, log=request.param, clock=manual_clock)
+    url = request.getfixturevalue("kafka_url") if request.param == "kafka" else request.param
+    backends = Backends.resolve(tmp_path, log=url, clock=manual_clock)
     yield backends.log
     backends.close()
+
+
+@pytest.fixture
+def log_enforces_retention(request: pytest.FixtureRequest) -> None:
+    """Skips Kafka: its brokers enforce retention themselves, on their own clock and schedule
+    (log.retention.check.interval.ms), not on the tests' manual clock."""
+    if request.node.callspec.params["log"] == "kafka":
+        pytest.skip("the Kafka broker enforces retention on its own clock")
 
 
 def test_has_every_method_of_the_protocol(log: Log) -> None:
@@ -139,7 +148,8 @@ def test_partition_for_is_the_same_in_another_process(
     log: Log, request: pytest.FixtureRequest, tmp_path: Path, python_process_factory
 ) -> None:
     scheme = request.node.callspec.params["log"].removesuffix("-gapped")
-    proc = python_process_factory(PARTITION_FOR_SCRIPT, tmp_path, scheme)
+    url = request.getfixturevalue("kafka_url") if scheme == "kafka" else scheme
+    proc = python_process_factory(PARTITION_FOR_SCRIPT, tmp_path, url)
     proc.stdin.write(json.dumps(ASSETS) + "\n")
     out = python_process_factory.finish(proc)
     assert json.loads(out) == [[log.partition_for(a, n) for a in ASSETS] for n in (2, 3, 8, 16)]
@@ -355,6 +365,8 @@ def test_appends_never_deduplicate(log: Log) -> None:
 
 
 def test_commit_and_committed_are_per_group_and_per_topic(log: Log) -> None:
+    for name, partitions in (("t", 2), ("tt", 1), ("t.x", 1)):
+        log.ensure_topic(TopicConfig(name, partitions=partitions))
     assert log.committed("g", "t") == {}
     log.commit_offsets("g", {("t", 0): 3, ("t", 1): 5, ("tt", 0): 9, ("t.x", 0): 8})
     log.commit_offsets("h", {("t", 0): 1})
@@ -394,6 +406,7 @@ def test_reset_offsets_to_earliest_and_latest(log: Log) -> None:
 # retention
 
 
+@pytest.mark.usefixtures("log_enforces_retention")
 def test_retention_by_bytes_drops_the_oldest_messages_and_keeps_the_newest(log: Log) -> None:
     log.ensure_topic(TopicConfig("t", partitions=2, retention_bytes=100))
     big = b"x" * 30  # one such message per entry: about 3 fit
@@ -415,6 +428,7 @@ def test_retention_by_bytes_drops_the_oldest_messages_and_keeps_the_newest(log: 
     assert log.start_offset("t", 1) == 0  # retention is per partition
 
 
+@pytest.mark.usefixtures("log_enforces_retention")
 def test_retention_by_age_on_append_and_by_enforce_retention(log: Log, manual_clock: ManualClock) -> None:
     log.ensure_topic(TopicConfig("t", partitions=2, retention_ms=1_000))
     log.ensure_topic(TopicConfig("forever", partitions=1))
@@ -434,6 +448,7 @@ def test_retention_by_age_on_append_and_by_enforce_retention(log: Log, manual_cl
     assert log.read("forever", 0, 0, ALL).messages == [b"keep"]
 
 
+@pytest.mark.usefixtures("log_enforces_retention")
 def test_lag_and_reset_follow_the_retained_start(log: Log, manual_clock: ManualClock) -> None:
     log.ensure_topic(TopicConfig("t", retention_ms=100))
     log.append([AppendEntry("t", 0, msgs("old", 5))])

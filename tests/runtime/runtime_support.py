@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from streamcalc.backends import Backends
-from streamcalc.log import AppendEntry, TopicConfig
-from streamcalc.log.embedded import EmbeddedLog, open_log
-from streamcalc.log.partitioners import crc32_partition
+from streamcalc.log import AppendEntry, Log, TopicConfig
+from streamcalc.log.embedded import open_log
 from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import error_topic
@@ -103,12 +103,12 @@ def generate_messages(n: int, keys: int, seed: int = 7) -> list[bytes]:
     return out
 
 
-def fill(log_: EmbeddedLog, topic: str, messages: list[bytes], chunk: int = 5_000) -> None:
+def fill(log_: Log, topic: str, messages: list[bytes], chunk: int = 5_000) -> None:
     for i in range(0, len(messages), chunk):
         log_.append([AppendEntry(topic, 0, messages[i : i + chunk])])
 
 
-def read_all(log_: EmbeddedLog, topic: str, partition: int = 0) -> list[bytes]:
+def read_all(log_: Log, topic: str, partition: int = 0) -> list[bytes]:
     return log_.read(topic, partition, 0, 10**9).messages
 
 
@@ -122,14 +122,10 @@ class RunResult:
 
 
 def snapshot(data_dir: Path, pipeline_id: str) -> RunResult:
-    log_ = open_log(data_dir)
-    try:
-        with opened_store(data_dir, pipeline_id) as store:
-            return RunResult(
-                read_all(log_, OUT), sorted(read_all(log_, error_topic(pipeline_id))), list(store.scan(STAGE))
-            )
-    finally:
-        log_.close()
+    with opened_log(data_dir, pipeline_id) as log_, opened_store(data_dir, pipeline_id) as store:
+        return RunResult(
+            read_all(log_, OUT), sorted(read_all(log_, error_topic(pipeline_id))), list(store.scan(STAGE))
+        )
 
 
 def run_in_process(
@@ -219,27 +215,38 @@ class WorkerProcess:
 
 
 def prepare(
-    data_dir: Path, messages: list[bytes], definition: dict[str, Any], state: str = "lmdb", **options: Any
+    data_dir: Path,
+    messages: list[bytes],
+    definition: dict[str, Any],
+    state: str = "lmdb",
+    log: str = "embedded",
+    **options: Any,
 ) -> None:
-    log_ = open_log(data_dir)
-    fill(log_, IN, messages)
-    log_.close()
-    write_p1_spec(data_dir, definition, RunnerOptions(**options), state)
+    backends = Backends.resolve(data_dir, log=log)
+    fill(backends.log, IN, messages)
+    backends.close()
+    write_p1_spec(data_dir, definition, RunnerOptions(**options), state, log)
 
 
 def write_p1_spec(
-    data_dir: Path, definition: dict[str, Any], options: RunnerOptions, state: str = "lmdb"
+    data_dir: Path,
+    definition: dict[str, Any],
+    options: RunnerOptions,
+    state: str = "lmdb",
+    log: str = "embedded",
 ) -> None:
-    """Pipeline p1's worker spec on the embedded log of `data_dir` and `state` (a URL), as a
-    supervisor writes it."""
-    write_spec(data_dir, "p1", definition, options, Backends.resolve(data_dir, state=state).urls)
+    """Pipeline p1's worker spec on `log` and `state` (URLs; the embedded log and LMDB of
+    `data_dir` by default), as a supervisor writes it."""
+    write_spec(data_dir, "p1", definition, options, Backends.resolve(data_dir, log=log, state=state).urls)
 
 
 @contextmanager
-def supervising(data_dir: Path, state: str = "lmdb", **options: Any) -> Iterator[Supervisor]:
-    """A supervisor on the embedded log of `data_dir` and `state` (a URL); closed, then its
-    backends, at the end."""
-    backends = Backends.resolve(data_dir, state=state)
+def supervising(
+    data_dir: Path, state: str = "lmdb", log: str = "embedded", **options: Any
+) -> Iterator[Supervisor]:
+    """A supervisor on `log` and `state` (URLs; the embedded log and LMDB of `data_dir` by
+    default); closed, then its backends, at the end."""
+    backends = Backends.resolve(data_dir, log=log, state=state)
     supervisor = Supervisor(backends, data_dir, **options)
     try:
         yield supervisor
@@ -249,33 +256,48 @@ def supervising(data_dir: Path, state: str = "lmdb", **options: Any) -> Iterator
 
 
 @contextmanager
-def opened_store(data_dir: Path, pipeline_id: str = "p1") -> Iterator[StateStore]:
-    """The store of `pipeline_id` on the state its spec under `data_dir` names (LMDB under
-    `data_dir` before there is a spec), closed with its backend afterwards."""
+def spec_backends(data_dir: Path, pipeline_id: str = "p1") -> Iterator[Backends]:
+    """The backends the spec of `pipeline_id` under `data_dir` names (the embedded log and LMDB
+    of `data_dir` before there is a spec), closed afterwards."""
     if spec_path(data_dir, pipeline_id).exists():
         backends = Backends(read_spec(data_dir, pipeline_id).backend_urls(data_dir))
     else:
         backends = Backends.resolve(data_dir)
     try:
-        yield backends.state.store(pipeline_id)
+        yield backends
     finally:
         backends.close()
 
 
-def fill_by_asset(data_dir: Path, messages: list[bytes], partitions: int = 2) -> None:
-    """Input partitioned by asset, as the workers of a pipeline need it (a message that is no
-    record goes to partition 0: it only reaches the error lane)."""
+@contextmanager
+def opened_store(data_dir: Path, pipeline_id: str = "p1") -> Iterator[StateStore]:
+    """The store of `pipeline_id` on the state its spec names (see `spec_backends`)."""
+    with spec_backends(data_dir, pipeline_id) as backends:
+        yield backends.state.store(pipeline_id)
+
+
+@contextmanager
+def opened_log(data_dir: Path, pipeline_id: str = "p1") -> Iterator[Log]:
+    """The log the spec of `pipeline_id` names (see `spec_backends`)."""
+    with spec_backends(data_dir, pipeline_id) as backends:
+        yield backends.log
+
+
+def fill_by_asset(data_dir: Path, messages: list[bytes], partitions: int = 2, log: str = "embedded") -> None:
+    """Input partitioned by asset by the log's partitioner, as the workers of a pipeline need it
+    (a message that is no record goes to partition 0: it only reaches the error lane)."""
+    backends = Backends.resolve(data_dir, log=log)
+    log_ = backends.log
     placed: dict[int, list[bytes]] = {}
     for m in messages:
         try:
-            p = crc32_partition(decode_record(m).assetId, partitions)
+            p = log_.partition_for(decode_record(m).assetId, partitions)
         except msgspec.DecodeError:
             p = 0
         placed.setdefault(p, []).append(m)
-    log_ = open_log(data_dir)
     log_.ensure_topic(TopicConfig(IN, partitions))
     log_.append([AppendEntry(IN, p, ms) for p, ms in sorted(placed.items())])
-    log_.close()
+    backends.close()
 
 
 def per_key(outputs: list[bytes]) -> dict[tuple[str, str], list[bytes]]:
@@ -286,3 +308,33 @@ def per_key(outputs: list[bytes]) -> dict[tuple[str, str], list[bytes]]:
         r = decode_record(raw)
         keyed.setdefault((r.assetId, r.pointId), []).append(raw)
     return keyed
+
+
+def assert_plain_consumer_reads(
+    log_url: str, outputs: list[bytes], view: Callable[[list[bytes]], object] = list
+) -> None:
+    """On Kafka: a plain confluent-kafka consumer (no read_committed, no streamcalc) reads
+    exactly `outputs` from the output topic, each once (as `view` sees them)."""
+    if not log_url.startswith("kafka://"):
+        return
+    consumer = Consumer(
+        {
+            "bootstrap.servers": log_url.removeprefix("kafka://"),
+            "group.id": "plain-reader",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+        }
+    )
+    partitions = consumer.list_topics(OUT, timeout=10).topics[OUT].partitions
+    consumer.assign([TopicPartition(OUT, p, OFFSET_BEGINNING) for p in partitions])
+    got: list[bytes] = []
+    at_end: set[int] = set()
+    while len(at_end) < len(partitions):
+        message = consumer.poll(30)
+        assert message is not None, "the plain consumer got no answer"
+        if message.error() is None:
+            got.append(message.value() or b"")
+        elif message.error().code() == KafkaError._PARTITION_EOF:
+            at_end.add(message.partition() or 0)
+    consumer.close()
+    assert view(got) == view(outputs)

@@ -94,7 +94,7 @@ def test_a_worker_told_another_log_runs_on_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--log", "kafka://broker:9092"], "--log 'kafka://broker:9092': unknown backend 'kafka'"),
+        (["--log", "pulsar://broker:6650"], "--log 'pulsar://broker:6650': unknown backend 'pulsar'"),
         (["--state", "lmdb:{tmp}/file/state"], "--state lmdb://{tmp}/file/state: cannot open it"),
     ],
 )

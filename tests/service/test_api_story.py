@@ -13,11 +13,17 @@ from streamcalc.catalog.sqlite import open_catalog
 from streamcalc.client import EnosError, StreamcalcClient
 
 
-@pytest.fixture(params=["lmdb", "redis"])
+@pytest.fixture(params=["lmdb", "redis", "kafka"])
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
-    """The service on LMDB state under its data dir, or on a redis-server's database."""
-    state = str(request.getfixturevalue("redis_url")) if request.param == "redis" else "lmdb"
-    with running_service(tmp_path, backends={"state": state}) as svc:
+    """The service on the embedded log and LMDB state under its data dir, on a redis-server's
+    database for state, or on the session's Kafka broker for the log."""
+    if request.param == "kafka":
+        backends = {"log": str(request.getfixturevalue("kafka_url"))}
+    else:
+        backends = {
+            "state": str(request.getfixturevalue("redis_url")) if request.param == "redis" else "lmdb"
+        }
+    with running_service(tmp_path, backends=backends) as svc:
         yield svc
 
 
@@ -108,6 +114,28 @@ def test_stop_clears_state_and_a_restart_reads_from_the_start(client: Streamcalc
 
 
 @pytest.mark.slow
+def test_reset_offset_to_latest_skips_the_backlog_and_earliest_reads_it_again(
+    client: StreamcalcClient,
+) -> None:
+    pid = client.save_pipeline(None, pipeline_json())
+    client.release_pipeline(pid)
+    client.start_pipeline(pid)
+    client.produce(IN, [record("a1", 1)])
+    wait_for(lambda: len(sums(client)) == 1, what="outputs")
+    client.pause_pipeline(pid)
+    client.produce(IN, [record("a1", 10, 1), record("a1", 10, 2)])
+    client.reset_offset(pid, to="latest")
+    client.start_pipeline(pid)
+    client.produce(IN, [record("a1", 100, 3)])
+    wait_for(lambda: len(sums(client)) == 2, what="the record after the reset")
+    assert sums(client)[1] == ("a1", 101)  # the two paused-over records were skipped
+    client.pause_pipeline(pid)
+    client.reset_offset(pid, to="earliest")
+    client.start_pipeline(pid)
+    wait_for(lambda: len(sums(client)) == 6, what="the input read again")
+    assert sums(client)[2:] == [("a1", 102), ("a1", 112), ("a1", 122), ("a1", 222)]
+
+
 def test_pipelines_survive_a_service_restart(tmp_path: Path) -> None:
     with running_service(tmp_path) as first, first.client() as client:
         pid = client.save_pipeline(None, pipeline_json(), name="kept")

@@ -1,4 +1,5 @@
-"""Log: the Log contract (`base`) and its backends, one module each (`embedded`, `memory`).
+"""Log: the Log contract (`base`) and its backends (`embedded`, `memory`, `kafka` with its
+`kafka_*` helpers).
 
 Importing this package loads no backend: the composition root (`streamcalc.backends`) opens
 the one a URL names.

@@ -124,6 +124,21 @@ def check_topic_name(name: str) -> str:
     return name
 
 
+def check_entry(entry: AppendEntry, partitions: int) -> None:
+    """InvalidTopic unless the entry's topic (of `partitions`) has its partition; ValueError
+    unless its keys and headers match its messages and its start is within them."""
+    if not 0 <= entry.partition < partitions:
+        raise InvalidTopic(
+            f"topic {entry.topic} has {partitions} partition(s); no partition {entry.partition}"
+        )
+    n = len(entry.messages)
+    for name, given in (("keys", entry.keys), ("headers", entry.headers)):
+        if given is not None and len(given) != n:
+            raise ValueError(f"an entry of {n} messages has {len(given)} {name}")
+    if not 0 <= entry.start <= n:
+        raise ValueError(f"an entry of {n} messages cannot start at {entry.start}")
+
+
 class Log(Protocol):
     def ensure_topic(self, config: TopicConfig) -> TopicConfig:
         """Create the topic if missing; an existing topic keeps its partition count."""
@@ -162,7 +177,9 @@ class Log(Protocol):
         """The newest stamped entry of `producer_id` in this partition, None if none reached it."""
         ...
 
-    def commit_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None: ...
+    def commit_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
+        """Offsets of partitions of existing topics (Kafka refuses others)."""
+        ...
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
         """Committed offset per partition (partitions never committed are absent)."""

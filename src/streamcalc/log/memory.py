@@ -26,9 +26,10 @@ from streamcalc.log.base import (
     ResetTarget,
     StampMark,
     TopicConfig,
+    check_entry,
     check_topic_name,
 )
-from streamcalc.log.errors import InvalidTopic, LogUnavailable
+from streamcalc.log.errors import LogUnavailable
 from streamcalc.log.partitioners import murmur2_partition
 
 
@@ -241,16 +242,7 @@ class MemoryLog:
     def _checked(self, entry: AppendEntry) -> TopicConfig:
         """The entry's topic config (a new one-partition topic if missing), once the entry is valid."""
         config = self._topics.get(entry.topic) or TopicConfig(entry.topic)
-        if not 0 <= entry.partition < config.partitions:
-            raise InvalidTopic(
-                f"topic {entry.topic} has {config.partitions} partition(s); no partition {entry.partition}"
-            )
-        n = len(entry.messages)
-        for name, given in (("keys", entry.keys), ("headers", entry.headers)):
-            if given is not None and len(given) != n:
-                raise ValueError(f"an entry of {n} messages has {len(given)} {name}")
-        if not 0 <= entry.start <= n:
-            raise ValueError(f"an entry of {n} messages cannot start at {entry.start}")
+        check_entry(entry, config.partitions)
         return config
 
     def _batch(
