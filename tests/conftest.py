@@ -1,5 +1,6 @@
 """Shared fixtures: a manual clock, SQLite catalogs on tmp files, helper Python processes for
-the cross-process tests of the embedded backends, and a redis-server for the Redis backend."""
+the cross-process tests of the embedded backends, a redis-server for the Redis backend and a
+PostgreSQL server for the PostgreSQL catalog."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from postgres_server import PostgresServer, fresh_database
 from redis_server import RedisServer
 from streamcalc.catalog.sqlite import SqliteCatalog
 from streamcalc.clock import ManualClock
@@ -100,3 +102,22 @@ def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the session, stopped at the end."""
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new, empty database, dropped afterwards: on STREAMCALC_TEST_POSTGRES when set (a server
+    of your own, whose user may create databases), else on the session's private server."""
+    server_url = (
+        os.environ.get("STREAMCALC_TEST_POSTGRES") or request.getfixturevalue("postgres_server").url()
+    )
+    with fresh_database(server_url) as url:
+        yield url

@@ -3,7 +3,7 @@ pipelines and their status history, org isolation, audit, and threads sharing on
 
 Each test runs once per backend in CATALOG_BACKENDS, opened from its bare URL through the
 composition root. What only SQLite has (the file, its schema, other processes) is in
-test_catalog_sqlite.py.
+test_catalog_sqlite.py; what only PostgreSQL has, in test_catalog_postgresql.py.
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ from streamcalc.backends import Backends
 from streamcalc.catalog import AuditEntry, Catalog, Deletion, StatusChange, TokenGrant
 from streamcalc.clock import ManualClock
 
-CATALOG_BACKENDS = ["memory", "sqlite"]
+CATALOG_BACKENDS = ["memory", "sqlite", "postgresql"]
 pytestmark = pytest.mark.parametrize("catalog", CATALOG_BACKENDS, indirect=True)
 DESIGN = {"stages": [{"instanceName": "PointSelector_01", "config": {"points": ["p1"]}}], "desc": "描述"}
 
 
 @pytest.fixture
 def catalog(request: pytest.FixtureRequest, tmp_path: Path, manual_clock: ManualClock) -> Iterator[Catalog]:
-    """The backend named by the test's parameter, on manual_clock, from its bare URL under tmp_path."""
-    backends = Backends.resolve(tmp_path, catalog=request.param, clock=manual_clock)
+    """The backend named by the test's parameter, on manual_clock, from its bare URL under tmp_path
+    (PostgreSQL: a new database on the test server)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else request.param
+    backends = Backends.resolve(tmp_path, catalog=url, clock=manual_clock)
     yield backends.catalog
     backends.close()
 
