@@ -44,7 +44,6 @@ from streamcalc.errors import translate_errors
 
 POOL_SIZE = 8
 """Connections at most per process: FastAPI's sync endpoints run on a thread pool."""
-CONNECT_TIMEOUT_S = 5
 WAIT_TIMEOUT_S = 10.0
 """How long a call waits for a connection (the server down, the pool busy) before it fails."""
 
@@ -80,7 +79,7 @@ class PostgresCatalog:
             conninfo,
             min_size=1,
             max_size=POOL_SIZE,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+            kwargs={"autocommit": True, "connect_timeout": pgschema.CONNECT_TIMEOUT_S},
             check=ConnectionPool.check_connection,
             timeout=WAIT_TIMEOUT_S,
             open=False,

@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 
 HEAD = "2"
 """The revision this release writes; a database at a revision it does not know is refused."""
+CONNECT_TIMEOUT_S = 5
 MIGRATION_LOCK = 0x73747263_00000001
 """pg_advisory_xact_lock key (bigint) held while upgrading: "strc" then 1."""
 
@@ -27,11 +28,11 @@ MIGRATION_LOCK = 0x73747263_00000001
 def upgrade(conninfo: str, revision: str = HEAD) -> None:
     """Bring the database of `conninfo` to `revision` (head by default), under the lock.
     ValueError if it is at a revision newer than this streamcalc knows."""
-    engine = sa.create_engine(
-        "postgresql+psycopg://", creator=lambda: psycopg.connect(conninfo), poolclass=sa.NullPool
-    )
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent))
+    # connected by psycopg itself, so a server that cannot be reached fails as it does later
+    dbapi = psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT_S)
+    engine = sa.create_engine("postgresql+psycopg://", creator=lambda: dbapi, poolclass=sa.NullPool)
     try:
         with engine.begin() as connection:
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
@@ -43,3 +44,4 @@ def upgrade(conninfo: str, revision: str = HEAD) -> None:
             command.upgrade(config, revision)
     finally:
         engine.dispose()
+        dbapi.close()
