@@ -9,7 +9,8 @@ it (`FOR UPDATE`), so concurrent writers, in this process or another, apply one 
 other as SQLite's `BEGIN IMMEDIATE` makes them; reads that take several statements (a count
 and its page) run in one REPEATABLE READ snapshot. JSON is stored as `json`, not `jsonb`, so a
 pipelineJson keeps its keys' order. Any failure of the server or the driver is
-`CatalogUnavailable`; its messages are libpq's, which never carry the password.
+`CatalogUnavailable`; its messages are libpq's, which never carry the password. A pipeline's
+lifecycle lock is a session advisory lock, keyed by the pipeline's lock digest.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from streamcalc.catalog.base import (
     TokenGrant,
     require_text,
 )
+from streamcalc.catalog.locks import busy, lock_digest
 from streamcalc.clock import Clock
 from streamcalc.errors import translate_errors
 
@@ -74,6 +76,7 @@ _SELECT_ACCOUNT = "SELECT app_key, org_id, app_secret, created_ms FROM accounts 
 class PostgresCatalog:
     def __init__(self, conninfo: str, clock: Clock) -> None:
         self._clock = clock
+        self._conninfo = conninfo
         pgschema.upgrade(conninfo)
         self._pool = ConnectionPool(
             conninfo,
@@ -307,6 +310,19 @@ class PostgresCatalog:
             rows = db.execute(_DROP_DELETIONS, (before_ms,)).fetchall()
         return [Deletion(*row) for row in rows]
 
+    # lifecycle lock
+
+    @contextmanager
+    def pipeline_lock(self, org_id: str, pipeline_id: str, timeout_s: float) -> Iterator[None]:
+        """A session advisory lock on a connection of its own, not the pool's (a holder's own
+        calls must never wait for the connection it holds); the server drops it with the
+        session when the holder's process dies."""
+        conn = self._lock_session(lock_digest(org_id, pipeline_id), pipeline_id, timeout_s)
+        try:
+            yield
+        finally:
+            conn.close()  # ends the session, which releases the lock
+
     def close(self) -> None:
         self._pool.close()
 
@@ -325,6 +341,28 @@ class PostgresCatalog:
             isolation = "REPEATABLE READ" if snapshot else "READ COMMITTED"
             conn.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation} READ ONLY")
             yield conn
+
+    def _lock_session(self, digest: bytes, pipeline_id: str, timeout_s: float) -> psycopg.Connection[Any]:
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        try:
+            conn = psycopg.connect(
+                self._conninfo, autocommit=True, connect_timeout=pgschema.CONNECT_TIMEOUT_S
+            )
+        except psycopg.Error as e:
+            raise CatalogUnavailable(f"PostgreSQL catalog: {e}") from e
+        try:
+            # lock_timeout bounds an advisory lock's wait too; 0 would mean no bound
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false)", (f"{max(1, round(timeout_s * 1000))}ms",)
+            )
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        except psycopg.errors.LockNotAvailable:
+            conn.close()
+            raise busy(pipeline_id, timeout_s) from None
+        except psycopg.Error as e:
+            conn.close()
+            raise CatalogUnavailable(f"PostgreSQL catalog: {e}") from e
+        return conn
 
     def _ensure_org(self, db: psycopg.Connection[Any], org_id: str) -> None:
         db.execute(

@@ -5,7 +5,8 @@ WAL mode lets readers run beside one writer, and busy_timeout makes a second pro
 failing. Every write is one `BEGIN IMMEDIATE` transaction. One connection per instance,
 guarded by a lock, because FastAPI calls sync endpoints from a thread pool. The file holds
 appSecrets, so it is created readable by its owner only (SQLite gives the -wal and -shm
-files the same mode). A failure of SQLite itself is `CatalogUnavailable`.
+files the same mode). A failure of SQLite itself is `CatalogUnavailable`. Pipeline lifecycle
+locks are flocks on files in `<file>.locks/` (`locks.FileLocks`).
 
 The schema is version 1's tables plus one migration per later version (`_MIGRATIONS`), applied
 in order to a new file and to an older one alike. Deletions are listed here; the values they
@@ -36,6 +37,7 @@ from streamcalc.catalog.base import (
     TokenGrant,
     require_text,
 )
+from streamcalc.catalog.locks import FileLocks
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.errors import translate_errors
 
@@ -118,6 +120,7 @@ class SqliteCatalog:
     def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self._pipeline_locks = FileLocks(path.with_name(f"{path.name}.locks"))
         # created 0600 before SQLite opens it (SQLite would honour the umask); it holds appSecrets
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE))
         self._conn = sqlite3.connect(
@@ -323,6 +326,13 @@ class SqliteCatalog:
             rows = db.execute(f"{_SELECT_DELETION_ROWS}WHERE at_ms < ?", (before_ms,)).fetchall()
             db.execute("DELETE FROM deletions WHERE at_ms < ?", (before_ms,))
         return [Deletion(*row) for row in rows]
+
+    # lifecycle lock
+
+    @contextmanager
+    def pipeline_lock(self, org_id: str, pipeline_id: str, timeout_s: float) -> Iterator[None]:
+        with self._pipeline_locks.hold(org_id, pipeline_id, timeout_s):
+            yield
 
     def close(self) -> None:
         with self._lock:
