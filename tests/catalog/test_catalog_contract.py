@@ -43,7 +43,7 @@ def _is_uuid4(value: str) -> bool:
 def test_implements_every_catalog_method_with_its_signature(catalog: Catalog) -> None:
     names = [n for n, v in vars(Catalog).items() if callable(v) and not n.startswith("_")]
 
-    assert len(names) == 24
+    assert len(names) == 25
     for name in names:
         assert inspect.signature(getattr(type(catalog), name)) == inspect.signature(getattr(Catalog, name)), (
             name
@@ -227,6 +227,14 @@ def test_pipelines_pages_released_and_drafts_oldest_first(catalog: Catalog) -> N
     assert names(False, -5, 1) == (4, ["p0"])  # a negative offset or limit counts as 0
     assert names(False, 1, 0) == names(False, 1, -1) == (4, [])
     assert catalog.pipelines("nobody", released=False, offset=0, limit=10) == (0, [])
+
+
+def test_orgs_lists_every_org_once(catalog: Catalog) -> None:
+    catalog.create_pipeline("o2", "a", DESIGN, {})
+    catalog.create_account("o1")
+    catalog.ensure_org("o2")
+
+    assert catalog.orgs() == ["o1", "o2"]
 
 
 def test_running_pipelines_of_every_org(catalog: Catalog) -> None:

@@ -23,7 +23,7 @@ from streamcalc.pipeline import build_graph
 from streamcalc.records import Record, decode_record, encode_record
 from streamcalc.runtime.errorlane import error_topic
 from streamcalc.runtime.options import RunnerOptions
-from streamcalc.runtime.runner import Runner
+from streamcalc.runtime.runner import OnCommit, Runner
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.runtime.worker import worker_command
 from streamcalc.runtime.worker_spec import read_spec, spec_path, write_spec
@@ -132,13 +132,24 @@ def snapshot(data_dir: Path, pipeline_id: str) -> RunResult:
         log_.close()
 
 
-def run_in_process(data_dir: Path, pipeline_id: str, definition: dict[str, Any], **options: Any) -> Runner:
+def run_in_process(
+    data_dir: Path,
+    pipeline_id: str,
+    definition: dict[str, Any],
+    on_commit: OnCommit | None = None,
+    **options: Any,
+) -> Runner:
     """Run until the input is consumed, in this process."""
     log_ = open_log(data_dir)
     store = open_pipeline_state(data_dir, pipeline_id)
     try:
         runner = Runner(
-            pipeline_id, build_graph(definition), log_, store, options=RunnerOptions(max_wait_s=0, **options)
+            pipeline_id,
+            build_graph(definition),
+            log_,
+            store,
+            options=RunnerOptions(max_wait_s=0, **options),
+            on_commit=on_commit,
         )
         runner.recover()
         while runner.run_once():

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -17,11 +18,12 @@ from pydantic import SecretStr
 
 from redis_server import free_port
 from streamcalc.backends import Backends
-from streamcalc.catalog import Catalog
+from streamcalc.catalog import Account, Catalog
 from streamcalc.client import EnosError, StreamcalcClient
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.service.app import create_app
 from streamcalc.service.settings import Bootstrap, ServiceSettings
+from streamcalc.signing import token_request_encryption
 
 ORG, APP_KEY, APP_SECRET = (
     "o1",
@@ -134,6 +136,26 @@ def released(client: StreamcalcClient, in_topic: str = IN) -> str:
     pid = client.save_pipeline(None, pipeline_json(in_topic))
     client.release_pipeline(pid)
     return pid
+
+
+def other_org(service: Service, org_id: str = "o2") -> Account:
+    """A service account of another org, made as `streamcalc accounts create` makes one while
+    the service runs."""
+    with service.catalog() as catalog:
+        return catalog.create_account(org_id)
+
+
+def access_token(service: Service, app_key: str = APP_KEY, app_secret: str = APP_SECRET) -> str:
+    """A token from the token service, as a browser or Prometheus holds it (for Bearer calls)."""
+    ts = int(time.time() * 1000)
+    body = {
+        "appKey": app_key,
+        "timestamp": ts,
+        "encryption": token_request_encryption(app_key, ts, app_secret),
+    }
+    doc = httpx.post(f"{service.url}/apim-token-service/v2.0/token/get", json=body).json()
+    assert doc["status"] == 0, doc
+    return str(doc["data"]["accessToken"])
 
 
 def code_of(call: Callable[[], Any]) -> tuple[int, str]:

@@ -20,6 +20,10 @@ ENDPOINTS = {
     ("post", "/streaming/v2.0/streaming/pipeline/{pipeline_id}/offset"),
     ("post", "/streaming/v2.0/topics/{topic}/records"),
     ("get", "/streaming/v2.0/topics/{topic}/records"),
+    ("get", "/streaming/v2.0/streaming/pipeline/{pipeline_id}/activity"),
+    ("get", "/streaming/v2.0/streaming/pipeline/{pipeline_id}/rejected"),
+    ("get", "/streaming/v2.0/audit"),
+    ("get", "/metrics"),
 }
 
 
@@ -51,6 +55,7 @@ def test_every_endpoint_is_documented_with_bodies_and_the_envelope() -> None:
         spec["components"]["securitySchemes"]
     )
     assert spec["paths"]["/apim-token-service/v2.0/token/get"]["post"]["security"] == []
+    assert spec["paths"]["/metrics"]["get"]["security"] == [{"bearer": []}]
 
 
 def test_the_committed_spec_is_current() -> None:

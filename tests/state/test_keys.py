@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from streamcalc.keycodec import part
 from streamcalc.state.keys import cross_keys, key_encoder, split_key
 
-ids = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(["", "\0", "a\0b", "\0\xff"])
+ids = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ["", "\0", "a\0b", "\0\xff"]
+)
 
 
 @given(ids, ids, ids)

@@ -120,6 +120,10 @@ class Catalog(Protocol):
     # orgs and accounts
     def ensure_org(self, org_id: str) -> None: ...
 
+    def orgs(self) -> list[str]:
+        """Every org id, sorted (an operator's view across orgs: /metrics)."""
+        ...
+
     def create_account(
         self, org_id: str, app_key: str | None = None, app_secret: str | None = None
     ) -> Account:

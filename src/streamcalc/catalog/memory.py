@@ -78,6 +78,10 @@ class MemoryCatalog:
         with self._lock:
             self._ensure_org(org_id)
 
+    def orgs(self) -> list[str]:
+        with self._lock:
+            return sorted(self._orgs)
+
     def create_account(
         self, org_id: str, app_key: str | None = None, app_secret: str | None = None
     ) -> Account:

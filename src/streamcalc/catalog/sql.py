@@ -107,6 +107,10 @@ class SqlCatalog(ABC):
         with self._write() as db:
             self._ensure_org(db, org_id)
 
+    def orgs(self) -> list[str]:
+        with self._read() as db:
+            return [org for (org,) in db.execute("SELECT org_id FROM orgs ORDER BY org_id").fetchall()]
+
     def create_account(
         self, org_id: str, app_key: str | None = None, app_secret: str | None = None
     ) -> Account:

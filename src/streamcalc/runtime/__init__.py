@@ -7,7 +7,8 @@ In a worker process (one per worker of a running pipeline):
 - `recovery`: what a crash leaves in the log, and the batches a runner redoes after one.
 - `reads` (a batch's input per partition), `executor` (the stage graph over one batch),
   `keyed_state` (a stage's state and its cache), `appender` (the append beside the next
-  batch), `errorlane` (rejected records), `ratelimit`, `failpoints` (crash injection).
+  batch), `errorlane` (rejected records), `ratelimit`, `failpoints` (crash injection),
+  `stats` (what a worker committed, per stage, in a file the service reads for /metrics).
 - `assignment`: which partitions and assets each worker of a parallel pipeline has.
 - `options`: `RunnerOptions`, how batches are cut and committed.
 

@@ -10,6 +10,7 @@ from streamcalc.library import KeyedState, Operator, TimedOperator
 from streamcalc.pipeline import StageGraph, StageNode, StageSettings
 from streamcalc.records import Record
 from streamcalc.runtime.keyed_state import StageState
+from streamcalc.runtime.stats import StageCounts
 
 
 class StageFailed(StreamcalcError):
@@ -39,6 +40,8 @@ class BatchResult:
     """For the error lane (stages with onRecordError TO_ERROR)."""
     discarded: int = 0
     """Refused by stages with onRecordError DISCARD: counted, not kept."""
+    counts: dict[str, StageCounts] = field(default_factory=dict)
+    """Per stage: records in, out and refused (either way)."""
 
 
 class _Context:
@@ -67,6 +70,8 @@ class _Context:
 
     def reject(self, record: Record, reason: str) -> None:
         """Per the stage's onRecordError: to the error lane, dropped and counted, or stop."""
+        if self._on_error != "STOP_PIPELINE":
+            self._result.counts[self._stage].rejected += 1
         if self._on_error == "TO_ERROR":
             self._result.rejections.append(Rejection(self._stage, record, reason))
         elif self._on_error == "DISCARD":
@@ -111,11 +116,13 @@ class StageExecutor:
         lanes: dict[str, list[Record]] = {}
         for node in self._graph.nodes:
             if node.op.role == "source":
-                lanes[node.name] = sources.get(node.name, [])
+                lanes[node.name] = read = sources.get(node.name, [])
+                result.counts[node.name] = StageCounts(len(read), len(read))
                 continue
             batch = (
                 lanes[node.inputs[0]] if len(node.inputs) == 1 else [r for i in node.inputs for r in lanes[i]]
             )
+            counts = result.counts[node.name] = StageCounts(len(batch))
             state = self._states.get(node.name)
             ctx = _Context(node, state, result, now_ms)
             try:
@@ -123,6 +130,7 @@ class StageExecutor:
                     batch = ctx.screen(batch, node.settings)
                 if node.op.role == "destination":
                     result.outputs[node.name] = batch
+                    counts.records_out = len(batch)
                     continue
                 timed = self._timed.get(node.name)
                 if batch or (timed is not None and state is not None and timed.due(now_ms, state)):
@@ -131,4 +139,5 @@ class StageExecutor:
                     lanes[node.name] = []
             except Exception as e:
                 raise StageFailed(node.name, e) from e
+            counts.records_out = len(lanes[node.name])
         return result

@@ -18,6 +18,7 @@ batch steps, what a crash left uncommitted (`recovery`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -36,11 +37,14 @@ from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.ratelimit import RateLimiter
 from streamcalc.runtime.reads import PartitionRead, Reads
 from streamcalc.runtime.recovery import BatchRanges, Recovery, RecoveryError, unwritten
+from streamcalc.runtime.stats import StageCounts, add_counts
 from streamcalc.runtime.wiring import wire
 from streamcalc.state import Checkpoint, StateStore
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.005
+OnCommit = Callable[[Mapping[str, StageCounts], float], None]
+"""Told after each commit: the committed batches' counts per stage, and the commit's seconds."""
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Runner:
         options: RunnerOptions | None = None,
         clock: Clock = SYSTEM_CLOCK,
         worker: int = 0,
+        on_commit: OnCommit | None = None,
     ) -> None:
         """Resolve `graph` on the log and store (see `wire`); nothing runs until `recover()`."""
         self.pipeline_id = pipeline_id
@@ -85,6 +90,8 @@ class Runner:
         """While redoing batches after a crash: this worker's newest mark per output partition."""
         self._uncommitted: list[BatchRanges] = []
         self._uncommitted_records = 0
+        self._uncommitted_counts: dict[str, StageCounts] = {}
+        self._on_commit = on_commit
         self._oldest_uncommitted = 0.0
         self._drained = False
         self._recovered = False
@@ -99,7 +106,7 @@ class Runner:
         """
         self._discard_cache()
         self._recovery.check_state_versions()
-        self._uncommitted, self._uncommitted_records = [], 0
+        self._uncommitted, self._uncommitted_records, self._uncommitted_counts = [], 0, {}
         self._recovered = True
         cp = self._checkpoint = self._recovery.committed()
         self._positions = self._recovery.positions(cp)
@@ -159,16 +166,20 @@ class Runner:
             self._uncommitted[-1].seq, self._checkpoint.generation, {**self._checkpoint.offsets, **ends}
         )
         self._await_append()  # state never commits ahead of the outputs it produced
+        started = self._clock.monotonic()
         try:
             writes = {name: state.drain() for name, state in self._wiring.states.items()}
             self._store.commit(writes, self._checkpoint, new, self._wiring.assignment.worker)
         except BaseException:
             self._discard_cache()
             raise
+        seconds = self._clock.monotonic() - started
         for seq in range(self._checkpoint.seq + 1, new.seq + 1):
             failpoints.reached("after_commit", seq)
         self._checkpoint = new
-        self._uncommitted, self._uncommitted_records = [], 0
+        if self._on_commit is not None:
+            self._on_commit(self._uncommitted_counts, seconds)
+        self._uncommitted, self._uncommitted_records, self._uncommitted_counts = [], 0, {}
 
     def request_stop(self) -> None:
         """Ask `run` to return after the batch in flight commits. Safe from a signal handler."""
@@ -206,6 +217,7 @@ class Runner:
     def _process(self, reads: Reads, seq: int, now_ms: int) -> int:
         """Run one batch over `reads` and start its append; it is then uncommitted work."""
         sources, errors = self._decode(reads)
+        unread = list(errors)  # refused by their source: never reached it as records
         batch = BatchRanges(
             seq, [(t, p, read.start, read.end) for (t, p), read in reads.items()], now_ms, self._opts.workers
         )
@@ -231,6 +243,10 @@ class Runner:
         self.stats.records_out += sum(len(r) for r in result.outputs.values())
         self.stats.rejected += len(errors)
         self.stats.discarded += result.discarded
+        for e in unread:
+            result.counts[e.stage].records_in += 1
+            result.counts[e.stage].rejected += 1
+        add_counts(self._uncommitted_counts, result.counts)
         return consumed
 
     def _decode(self, reads: Reads) -> tuple[dict[str, list[Record]], list[ErrorEntry]]:

@@ -29,6 +29,7 @@ from streamcalc.backends.urls import SCHEMES, resolve
 from streamcalc.gctuning import tune_gc
 from streamcalc.pipeline import build_graph
 from streamcalc.runtime.runner import Runner
+from streamcalc.runtime.stats import WorkerStatsFile
 from streamcalc.runtime.worker_spec import read_spec
 
 PARENT_CHECK_S = 0.2
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         backends.state.store(spec.pipelineId),
         options=spec.runner_options,
         worker=args.worker,
+        on_commit=WorkerStatsFile(args.data_dir, spec.pipelineId, args.worker).committed,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

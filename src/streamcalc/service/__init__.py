@@ -1,1 +1,2 @@
-"""The service: the FastAPI app of the EnOS Stream Processing API v2.x, its auth and routes."""
+"""The service: the FastAPI app of the EnOS Stream Processing API v2.x, its auth and routes,
+and for operators the web console (`console/`, static files) and /metrics (`activity`, `metrics`)."""

@@ -19,6 +19,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from streamcalc import __version__
 from streamcalc.backends import Backends, BackendUnavailable
@@ -26,16 +28,19 @@ from streamcalc.catalog import CatalogUnavailable
 from streamcalc.log import LogUnavailable
 from streamcalc.runtime.supervisor import Supervisor
 from streamcalc.service import codes
+from streamcalc.service.activity import Activity
 from streamcalc.service.auth import Authenticator
 from streamcalc.service.envelope import EnvelopeResponse, envelope
 from streamcalc.service.errors import ApiError
 from streamcalc.service.pipelines import PipelineService
-from streamcalc.service.routes import pipelines, state, token, topics
+from streamcalc.service.routes import activity, metrics, pipelines, state, token, topics
 from streamcalc.service.settings import ServiceSettings
 from streamcalc.service.validation import describe
 from streamcalc.state import StateUnavailable
 
 log = logging.getLogger(__name__)
+CONSOLE_DIR = Path(__file__).parent / "console"
+"""The web console's static files (docs/operations.md): no build step, nothing from a CDN."""
 _UNAVAILABLE = {
     StateUnavailable: "the state store",
     CatalogUnavailable: "the catalog",
@@ -63,8 +68,17 @@ def create_app(settings: ServiceSettings, backends: Backends) -> FastAPI:
             backends.close()
 
     app = FastAPI(title="streamcalc", summary="EnOS Stream Processing Service API v2.x", lifespan=lifespan)
-    for router in (token.router, pipelines.router, state.router, topics.router):
+    for router in (
+        token.router,
+        pipelines.router,
+        state.router,
+        topics.router,
+        activity.router,
+        metrics.router,
+    ):
         app.include_router(router)
+    app.add_api_route("/console", lambda: RedirectResponse("/console/"), include_in_schema=False)
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     for error in _UNAVAILABLE:
@@ -106,6 +120,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             if path.startswith("/apim-token-service/"):
                 for operation in item.values():
                     operation["security"] = []
+        spec["paths"]["/metrics"]["get"]["security"] = [{"bearer": []}]  # a scraper signs nothing
         app.openapi_schema = spec
     return app.openapi_schema
 
@@ -134,6 +149,7 @@ def _open(app: FastAPI, settings: ServiceSettings, backends: Backends) -> None:
     app.state.pipelines = PipelineService(
         backends, supervisor, deletion_retention_s=settings.deletion_retention_s
     )
+    app.state.activity = Activity(backends, supervisor, settings.data_dir, settings.lag_sample_interval_s)
     app.state.pipelines.resume_running()
 
 

@@ -19,7 +19,6 @@ from streamcalc.backends import Backends, VolatileState
 from streamcalc.catalog import Deletion, PipelineRecord
 from streamcalc.errors import StreamcalcError
 from streamcalc.library import OperatorType
-from streamcalc.library.edh_kafka import ConsumerConfig
 from streamcalc.log import ResetTarget
 from streamcalc.pipeline import PipelineError, build_graph, load_pipeline_document
 from streamcalc.pipeline.templates import is_template_document
@@ -27,6 +26,7 @@ from streamcalc.runtime.options import RunnerOptions
 from streamcalc.runtime.supervisor import BackendsNotShared, Supervisor, WorkerStatus
 from streamcalc.service import codes
 from streamcalc.service.errors import ApiError
+from streamcalc.service.offsets import partition_offsets, source_topics
 from streamcalc.service.schemas import SaveRequest, StartRequest
 from streamcalc.service.settings import DEFAULT_DELETION_RETENTION_S
 from streamcalc.service.stage_state import StateRequest, get_items, state_name, stateful_stage
@@ -78,6 +78,15 @@ class PipelineService:
             org_id, released=released, offset=(page_no - 1) * page_size, limit=page_size
         )
         return {"count": count, "pipelines": [self._summary(self._reconciled(r)) for r in page]}
+
+    def every_pipeline(self, org_id: str) -> list[PipelineRecord]:
+        """The org's pipelines, drafts and released, with their status brought up to date."""
+        found: list[PipelineRecord] = []
+        for released in (False, True):
+            count, _ = self._catalog.pipelines(org_id, released=released, offset=0, limit=1)
+            _, page = self._catalog.pipelines(org_id, released=released, offset=0, limit=max(count, 1))
+            found.extend(self._reconciled(r) for r in page)
+        return found
 
     def offset_lag(self, org_id: str, pipeline_id: str) -> dict[str, Any]:
         record = self.require(org_id, pipeline_id)
@@ -263,13 +272,10 @@ class PipelineService:
         self._sample(pipeline_id, series)
 
     def _sample(self, pipeline_id: str, series: _LagSeries) -> None:
-        log_ = self._backends.log
-        offsets = self._backends.state.store(pipeline_id).checkpoint().offsets
-        config = log_.topic(series.topic)
-        partitions = range(config.partitions if config else 0)
-        offset = sum(offsets.get((series.topic, p), 0) for p in partitions)
-        end = sum(log_.end_offset(series.topic, p) for p in partitions)
-        series.samples.append({"lag": end - offset, "offset": offset, "ts": self._backends.clock.wall_ms()})
+        partitions = partition_offsets(self._backends, pipeline_id, [series.topic])
+        offset = sum(p.committed for p in partitions)
+        lag = sum(p.lag for p in partitions)
+        series.samples.append({"lag": lag, "offset": offset, "ts": self._backends.clock.wall_ms()})
 
     # internals
 
@@ -344,5 +350,4 @@ def _meta(meta: dict[str, Any], design: dict[str, Any] | None) -> dict[str, Any]
 
 
 def _source_topics(definition: dict[str, Any]) -> list[str]:
-    graph = build_graph(load_pipeline_document(definition))
-    return [n.config.topic for n in graph.sources if isinstance(n.config, ConsumerConfig)]
+    return source_topics(build_graph(load_pipeline_document(definition)))

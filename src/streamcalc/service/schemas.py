@@ -115,6 +115,19 @@ class StateQuery(BaseModel):
     )
 
 
+class RejectedQuery(BaseModel):
+    """The latest records of a pipeline's error lane (ours)."""
+
+    limit: int = Field(20, ge=1, le=200, description="entries at most, newest first")
+
+
+class AuditQuery(BaseModel):
+    """The org's audit log (ours)."""
+
+    pipelineId: str | None = Field(None, description="only this pipeline's entries")
+    limit: int = Field(50, ge=1, le=1000, description="entries at most, newest first")
+
+
 class DeletionsQuery(BaseModel):
     """List the deletions kept for undo (ours)."""
 

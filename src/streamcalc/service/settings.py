@@ -31,6 +31,8 @@ class ServiceSettings(BaseModel):
     deletion_retention_s: int = Field(DEFAULT_DELETION_RETENTION_S, ge=0)
     """How long a Delete Stage State keeps the deleted values for undo (STREAMCALC_DELETION_RETENTION_S)."""
     bootstrap: Bootstrap | None = None
+    metrics_token: SecretStr | None = None
+    """The operator's bearer token for /metrics (STREAMCALC_METRICS_TOKEN): every org's pipelines."""
 
     @classmethod
     def from_env(cls, data_dir: Path, **overrides: object) -> ServiceSettings:
@@ -50,4 +52,8 @@ class ServiceSettings(BaseModel):
             if env.get("STREAMCALC_DELETION_RETENTION_S")
             else {}
         )
-        return cls.model_validate({"data_dir": data_dir, "bootstrap": bootstrap, **retention, **overrides})
+        token = env.get("STREAMCALC_METRICS_TOKEN")
+        metrics = {"metrics_token": token} if token else {}
+        return cls.model_validate(
+            {"data_dir": data_dir, "bootstrap": bootstrap, **retention, **metrics, **overrides}
+        )

@@ -55,6 +55,9 @@ def serve(
             f"catalog {redact(urls.catalog)}",
             markup=False,
         )
+        console.print(
+            f"web console at http://{host}:{port}/console/, Prometheus metrics at /metrics", markup=False
+        )
         app = create_app(settings, backends)
         tune_gc()
         uvicorn.run(app, host=host, port=port, log_level="info")
