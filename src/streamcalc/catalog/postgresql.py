@@ -55,7 +55,11 @@ class PostgresCatalog(SqlCatalog):
             timeout=WAIT_TIMEOUT_S,
             open=False,
         )
-        self._pool.open(wait=True, timeout=WAIT_TIMEOUT_S)
+        try:
+            self._pool.open(wait=True, timeout=WAIT_TIMEOUT_S)
+        except BaseException:
+            self._pool.close()  # its threads would otherwise keep retrying for a catalog never used
+            raise
 
     def close(self) -> None:
         self._pool.close()
