@@ -1,6 +1,6 @@
 """Shared fixtures: a manual clock, SQLite catalogs on tmp files, helper Python processes for
-the cross-process tests of the embedded backends, a redis-server for the Redis backend and a
-Kafka-protocol broker for the Kafka log."""
+the cross-process tests of the embedded backends, a redis-server for the Redis backend, a
+Kafka-protocol broker for the Kafka log and a PostgreSQL server for the PostgreSQL catalog."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import redis
 from confluent_kafka.admin import AdminClient
 
 from kafka_broker import TansuBroker
+from postgres_server import PostgresServer, fresh_database
 from redis_server import RedisServer, free_port
 from streamcalc.catalog.sqlite import SqliteCatalog
 from streamcalc.clock import ManualClock
@@ -139,3 +140,22 @@ def empty_kafka(admin: AdminClient) -> None:
     while any(not t.startswith("__") for t in admin.list_topics(timeout=10).topics):
         assert time.monotonic() < deadline, "topics still listed 30 s after their deletion"
         time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the session, stopped at the end."""
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new, empty database, dropped afterwards: on STREAMCALC_TEST_POSTGRES when set (a server
+    of your own, whose user may create databases), else on the session's private server."""
+    server_url = (
+        os.environ.get("STREAMCALC_TEST_POSTGRES") or request.getfixturevalue("postgres_server").url()
+    )
+    with fresh_database(server_url) as url:
+        yield url

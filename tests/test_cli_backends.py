@@ -1,6 +1,7 @@
 """Choosing backends on the command line: --log / --state / --catalog, then STREAMCALC_LOG /
 _STATE / _CATALOG / _DATA_DIR, then the embedded ones under --data-dir; a bad choice is one
-line and exit code 2 at start; volatile Redis state refused; no password printed."""
+line and exit code 2 at start; volatile Redis state refused; no password printed; accounts and
+the service on one PostgreSQL catalog."""
 
 from __future__ import annotations
 
@@ -134,6 +135,11 @@ BAD_CHOICES = [
     ),
     (["--data-dir", "{tmp}/file"], {}, "--log embedded://{tmp}/file/log: cannot open it:"),
     (["--catalog", "sqlite://{tmp}/file"], {}, "--catalog sqlite://{tmp}/file: cannot open it:"),
+    (
+        ["--catalog", "postgresql://u:pw@127.0.0.1:1/db"],
+        {},
+        "--catalog postgresql://u:***@127.0.0.1:1/db: cannot open it: PostgreSQL catalog: connection failed",
+    ),
 ]
 
 
@@ -252,3 +258,27 @@ def test_serve_prints_the_state_url_without_its_password(server: RedisServer, tm
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
     assert PASSWORD not in rest
+
+
+# PostgreSQL catalog: the accounts the CLI creates there are those the service signs with.
+
+
+def test_accounts_and_serve_share_a_postgresql_catalog(tmp_path: Path, postgres_url: str) -> None:
+    made = streamcalc("accounts", "create", "--org-id", ORG, "--catalog", postgres_url)
+    assert made.returncode == 0, made.stderr
+    account = json.loads(made.stdout)
+    pipeline = json.loads((EXAMPLES / "energy-sum.json").read_text())
+
+    with (
+        serve(tmp_path / "data", "--catalog", postgres_url) as url,
+        StreamcalcClient(url, ORG, account["appKey"], account["appSecret"]) as client,
+    ):
+        pid = client.save_pipeline(None, pipeline, name="in postgres")
+        client.release_pipeline(pid)
+
+    with (
+        serve(tmp_path / "other", env={"STREAMCALC_CATALOG": postgres_url}) as url,  # another replica
+        StreamcalcClient(url, ORG, account["appKey"], account["appSecret"]) as client,
+    ):
+        assert client.get_pipeline(pid, if_released=True)["status"] == "PUBLISHED"
+    assert not any(p.name == "catalog.sqlite3" for p in tmp_path.rglob("*"))

@@ -18,9 +18,9 @@ class StreamcalcError(Exception):
 def translate_errors(
     source: type[BaseException] | tuple[type[BaseException], ...], error: type[StreamcalcError], label: str
 ) -> Callable[[_C], _C]:
-    """Class decorator: `source` raised by any public method (or while iterating what a public
-    generator method yields) is raised as `error`, prefixed by `label`, the cause chained, so
-    callers see only our exceptions whatever the backend's library."""
+    """Class decorator: `source` raised by any public method, its own or inherited (or while
+    iterating what a public generator method yields) is raised as `error`, prefixed by `label`,
+    the cause chained, so callers see only our exceptions whatever the backend's library."""
 
     def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.isgeneratorfunction(method):
@@ -44,9 +44,14 @@ def translate_errors(
         return call
 
     def decorate(cls: _C) -> _C:
-        for name, member in list(vars(cls).items()):
-            if callable(member) and (not name.startswith("_") or name == "__init__"):
-                setattr(cls, name, wrap(member))
+        seen: set[str] = set()
+        for klass in cls.__mro__[:-1]:  # the methods it inherits too (its base's are wrapped here)
+            for name, member in list(vars(klass).items()):
+                if name in seen:
+                    continue
+                seen.add(name)
+                if callable(member) and (not name.startswith("_") or name == "__init__"):
+                    setattr(cls, name, wrap(member))
         return cls
 
     return decorate

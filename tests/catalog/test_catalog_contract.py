@@ -3,7 +3,7 @@ pipelines and their status history, org isolation, audit, and threads sharing on
 
 Each test runs once per backend in CATALOG_BACKENDS, opened from its bare URL through the
 composition root. What only SQLite has (the file, its schema, other processes) is in
-test_catalog_sqlite.py.
+test_catalog_sqlite.py; what only PostgreSQL has, in test_catalog_postgresql.py.
 """
 
 from __future__ import annotations
@@ -18,18 +18,20 @@ from typing import Any
 import pytest
 
 from streamcalc.backends import Backends
-from streamcalc.catalog import AuditEntry, Catalog, Deletion, StatusChange, TokenGrant
+from streamcalc.catalog import AuditEntry, Catalog, Deletion, PipelineBusy, StatusChange, TokenGrant
 from streamcalc.clock import ManualClock
 
-CATALOG_BACKENDS = ["memory", "sqlite"]
+CATALOG_BACKENDS = ["memory", "sqlite", "postgresql"]
 pytestmark = pytest.mark.parametrize("catalog", CATALOG_BACKENDS, indirect=True)
 DESIGN = {"stages": [{"instanceName": "PointSelector_01", "config": {"points": ["p1"]}}], "desc": "描述"}
 
 
 @pytest.fixture
 def catalog(request: pytest.FixtureRequest, tmp_path: Path, manual_clock: ManualClock) -> Iterator[Catalog]:
-    """The backend named by the test's parameter, on manual_clock, from its bare URL under tmp_path."""
-    backends = Backends.resolve(tmp_path, catalog=request.param, clock=manual_clock)
+    """The backend named by the test's parameter, on manual_clock, from its bare URL under tmp_path
+    (PostgreSQL: a new database on the test server)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else request.param
+    backends = Backends.resolve(tmp_path, catalog=url, clock=manual_clock)
     yield backends.catalog
     backends.close()
 
@@ -41,7 +43,7 @@ def _is_uuid4(value: str) -> bool:
 def test_implements_every_catalog_method_with_its_signature(catalog: Catalog) -> None:
     names = [n for n, v in vars(Catalog).items() if callable(v) and not n.startswith("_")]
 
-    assert len(names) == 24
+    assert len(names) == 25
     for name in names:
         assert inspect.signature(getattr(type(catalog), name)) == inspect.signature(getattr(Catalog, name)), (
             name
@@ -409,6 +411,66 @@ def test_another_org_sees_and_touches_no_deletion(
     assert call(catalog) == expected
 
     assert catalog.deletions("o1", "p1") == before
+
+
+# the lifecycle lock (between processes: test_catalog_pipeline_lock.py)
+
+
+def test_a_pipeline_lock_has_one_holder_and_others_pipelines_are_free(catalog: Catalog) -> None:
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with catalog.pipeline_lock("o1", "p1", 5):
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(30)
+        with (
+            pytest.raises(PipelineBusy, match="pipeline p1 is busy"),
+            catalog.pipeline_lock("o1", "p1", 0.05),
+        ):
+            pass
+        with catalog.pipeline_lock("o1", "p2", 5), catalog.pipeline_lock("o2", "p1", 5):
+            pass
+    finally:
+        release.set()
+        thread.join(30)
+
+
+def test_a_waiter_gets_the_pipeline_lock_once_its_holder_is_done(catalog: Catalog) -> None:
+    events: list[str] = []
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with catalog.pipeline_lock("o1", "p1", 5):
+            held.set()
+            release.wait(30)
+            events.append("holder done")
+
+    def waiter() -> None:
+        with catalog.pipeline_lock("o1", "p1", 30):
+            events.append("waiter in")
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=waiter)]
+    threads[0].start()
+    assert held.wait(30)
+    threads[1].start()
+    release.set()
+    for t in threads:
+        t.join(30)
+
+    assert events == ["holder done", "waiter in"]
+
+
+def test_a_pipeline_lock_is_released_when_its_block_raises(catalog: Catalog) -> None:
+    with pytest.raises(RuntimeError), catalog.pipeline_lock("o1", "p1", 1):
+        raise RuntimeError("the operation failed")
+
+    with catalog.pipeline_lock("o1", "p1", 0.05):
+        pass
 
 
 # sharing: threads on one instance

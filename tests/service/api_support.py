@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,7 @@ from pydantic import SecretStr
 
 from redis_server import free_port
 from streamcalc.backends import Backends
-from streamcalc.catalog import Account
-from streamcalc.catalog.sqlite import open_catalog
+from streamcalc.catalog import Account, Catalog
 from streamcalc.client import EnosError, StreamcalcClient
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 from streamcalc.service.app import create_app
@@ -40,6 +39,17 @@ BASE_MS = 1_767_225_600_000
 class Service:
     url: str
     data_dir: Path
+    catalog_url: str = "sqlite"
+    """The service's --catalog (bare sqlite: the file under data_dir)."""
+
+    @contextmanager
+    def catalog(self) -> Iterator[Catalog]:
+        """The service's catalog, opened beside it as another process would open it."""
+        backends = Backends.resolve(self.data_dir, catalog=self.catalog_url)
+        try:
+            yield backends.catalog
+        finally:
+            backends.close()
 
     def client(
         self, org_id: str = ORG, app_key: str = APP_KEY, app_secret: str = APP_SECRET
@@ -59,7 +69,7 @@ def service_app(
 
 
 @contextmanager
-def serving(app: FastAPI, data_dir: Path) -> Iterator[Service]:
+def serving(app: FastAPI, data_dir: Path, catalog_url: str = "sqlite") -> Iterator[Service]:
     """`app` served by uvicorn on a free loopback port until the block ends."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -70,7 +80,7 @@ def serving(app: FastAPI, data_dir: Path) -> Iterator[Service]:
         assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
         time.sleep(0.02)
     try:
-        yield Service(f"http://127.0.0.1:{port}", data_dir)
+        yield Service(f"http://127.0.0.1:{port}", data_dir, catalog_url)
     finally:
         server.should_exit = True
         thread.join(30)
@@ -80,7 +90,8 @@ def serving(app: FastAPI, data_dir: Path) -> Iterator[Service]:
 def running_service(
     data_dir: Path, clock: Clock = SYSTEM_CLOCK, backends: dict[str, str] | None = None, **settings: Any
 ) -> Iterator[Service]:
-    with serving(service_app(data_dir, clock, backends, **settings), data_dir) as service:
+    app = service_app(data_dir, clock, backends, **settings)
+    with serving(app, data_dir, (backends or {}).get("catalog", "sqlite")) as service:
         yield service
 
 
@@ -130,7 +141,7 @@ def released(client: StreamcalcClient, in_topic: str = IN) -> str:
 def other_org(service: Service, org_id: str = "o2") -> Account:
     """A service account of another org, made as `streamcalc accounts create` makes one while
     the service runs."""
-    with closing(open_catalog(service.data_dir)) as catalog:
+    with service.catalog() as catalog:
         return catalog.create_account(org_id)
 
 

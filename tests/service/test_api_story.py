@@ -13,16 +13,18 @@ from streamcalc.catalog.sqlite import open_catalog
 from streamcalc.client import EnosError, StreamcalcClient
 
 
-@pytest.fixture(params=["lmdb", "redis", "kafka"])
+@pytest.fixture(params=["lmdb", "redis", "kafka", "redis+postgresql"])
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
-    """The service on the embedded log and LMDB state under its data dir, on a redis-server's
-    database for state, or on the session's Kafka broker for the log."""
+    """The service on the embedded log and LMDB state under its data dir; on a redis-server's
+    database for state; on the session's Kafka broker for the log; or on Redis state with its
+    catalog on a PostgreSQL database too (what a cluster's replicas share)."""
+    backends = {}
     if request.param == "kafka":
-        backends = {"log": str(request.getfixturevalue("kafka_url"))}
-    else:
-        backends = {
-            "state": str(request.getfixturevalue("redis_url")) if request.param == "redis" else "lmdb"
-        }
+        backends["log"] = str(request.getfixturevalue("kafka_url"))
+    if request.param.startswith("redis"):
+        backends["state"] = str(request.getfixturevalue("redis_url"))
+    if request.param.endswith("postgresql"):
+        backends["catalog"] = str(request.getfixturevalue("postgres_url"))
     with running_service(tmp_path, backends=backends) as svc:
         yield svc
 
@@ -75,7 +77,8 @@ def test_save_release_start_ingest_pause_delete_resume(service: Service, client:
     wait_for(lambda: len(sums(client)) == 7, what="outputs after resume")
     assert sums(client, offset=4) == [("a1", 5), ("a2", 15), ("a3", 5)]
 
-    audit = open_catalog(service.data_dir).audit_log(ORG, pid)
+    with service.catalog() as catalog:
+        audit = catalog.audit_log(ORG, pid)
     assert [(a.action, a.detail["keysDeleted"], a.detail["keysRequested"]) for a in audit] == [
         ("deleteStageState", 2, 2)
     ]
@@ -113,6 +116,11 @@ def test_stop_clears_state_and_a_restart_reads_from_the_start(client: Streamcalc
     assert sums(client)[2:] == [("a1", 1), ("a1", 2)]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else "sqlite"
+
+
 @pytest.mark.slow
 def test_reset_offset_to_latest_skips_the_backlog_and_earliest_reads_it_again(
     client: StreamcalcClient,
@@ -136,14 +144,15 @@ def test_reset_offset_to_latest_skips_the_backlog_and_earliest_reads_it_again(
     assert sums(client)[2:] == [("a1", 102), ("a1", 112), ("a1", 122), ("a1", 222)]
 
 
-def test_pipelines_survive_a_service_restart(tmp_path: Path) -> None:
-    with running_service(tmp_path) as first, first.client() as client:
+def test_pipelines_survive_a_service_restart(tmp_path: Path, catalog_url: str) -> None:
+    backends = {"catalog": catalog_url}
+    with running_service(tmp_path, backends=backends) as first, first.client() as client:
         pid = client.save_pipeline(None, pipeline_json(), name="kept")
         client.release_pipeline(pid)
         client.start_pipeline(pid)
         client.produce(IN, [record("a1", 1)])
         wait_for(lambda: len(sums(client)) == 1, what="first output")
-    with running_service(tmp_path) as second, second.client() as client:
+    with running_service(tmp_path, backends=backends) as second, second.client() as client:
         assert client.get_pipeline(pid)["status"] == "RUNNING"
         client.produce(IN, [record("a1", 2, 1)])
         wait_for(lambda: len(sums(client)) == 2, what="output after the restart")

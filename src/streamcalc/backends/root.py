@@ -107,5 +107,6 @@ class Backends:
                 try:
                     self._opened[part] = module.open_url(place, self.clock)
                 except Exception as e:  # whatever the backend's library raises (sqlite3, a driver)
-                    raise BackendUnavailable(f"--{part} {redact(url)}: cannot open it: {e}") from e
+                    reason = " ".join(str(e).split())  # one line, though libpq adds a hint on another
+                    raise BackendUnavailable(f"--{part} {redact(url)}: cannot open it: {reason}") from e
             return self._opened[part]

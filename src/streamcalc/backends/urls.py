@@ -6,17 +6,18 @@
 |---|---|---|
 | log | `embedded`, `memory`, `kafka` | `embedded`: the embedded log under the data dir |
 | state | `lmdb`, `memory`, `redis`, `rediss` | `lmdb`: one LMDB store per pipeline under the data dir |
-| catalog | `sqlite`, `memory` | `sqlite`: one SQLite file under the data dir |
+| catalog | `sqlite`, `memory`, `postgresql` | `sqlite`: one SQLite file under the data dir |
 
 A file backend also takes an explicit place, `lmdb:///abs/dir` (or `lmdb:rel/dir`, from the
 working directory). A server backend takes the server's URL as its client library does,
-`redis://[user:password@]host:port/db` (`rediss://` for TLS); a password in it is never
-printed (`redact`). `kafka://host:port[,host:port...]` names the bootstrap brokers; SASL,
-SSL and other librdkafka settings come from STREAMCALC_KAFKA__<NAME> variables
-(`log/kafka_settings.py`), never from the URL. `memory` lives in one process only: for
-tests, and for an API that runs no pipelines. URLs are resolved once, at start, to the
-absolute form that worker processes receive in their spec, so every process of a service
-opens the same backends.
+`redis://[user:password@]host:port/db` (`rediss://` for TLS),
+`postgresql://user:password@host:port/db` (libpq's URL, query parameters too); a password in
+it is never printed (`redact`). `kafka://host:port[,host:port...]` names the bootstrap
+brokers; SASL, SSL and other librdkafka settings come from STREAMCALC_KAFKA__<NAME> variables
+(`log/kafka_settings.py`), never from the URL. `memory` lives in one process only: for tests,
+and for an API that runs no pipelines. URLs are resolved once, at start, to the absolute form
+that worker processes receive in their spec, so every process of a service opens the same
+backends.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ SCHEMES: dict[Part, dict[str, Scheme]] = {
     "catalog": {
         "sqlite": Scheme("streamcalc.catalog.sqlite", "catalog.sqlite3", True),
         "memory": Scheme("streamcalc.catalog.memory", None, False),
+        "postgresql": Scheme("streamcalc.catalog.postgresql", None, True, server=True),
     },
 }
 

@@ -8,6 +8,8 @@ org isolation (architecture invariant 5) is enforced at the lowest layer, not pe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -16,6 +18,11 @@ from streamcalc.errors import StreamcalcError
 
 class CatalogUnavailable(StreamcalcError):
     """The catalog's database failed (a disk, a lock held too long); the cause is chained."""
+
+
+class PipelineBusy(StreamcalcError):
+    """Another caller held the pipeline's lifecycle lock (`Catalog.pipeline_lock`) for longer than
+    the caller would wait."""
 
 
 PipelineStatus = Literal["DRAFT", "PUBLISHED", "RUNNING", "PAUSED", "STOPPED", "RUN_ERROR"]
@@ -204,6 +211,15 @@ class Catalog(Protocol):
     def drop_deletions(self, before_ms: int) -> list[Deletion]:
         """Drop every org's deletions made before `before_ms` (retention); returns them, so their
         kept values can be dropped from the state stores too."""
+        ...
+
+    # lifecycle lock
+    @contextmanager
+    def pipeline_lock(self, org_id: str, pipeline_id: str, timeout_s: float) -> Iterator[None]:
+        """Held by one caller at a time among every thread and process on this catalog, so the
+        lifecycle operations on one pipeline (start, pause, stop, delete, reset) run one after
+        another; `PipelineBusy` after waiting `timeout_s`. Released when the block ends or the
+        holder's process dies. Not reentrant: a holder asking again waits for itself."""
         ...
 
     def close(self) -> None: ...

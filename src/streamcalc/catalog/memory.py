@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,6 +26,7 @@ from streamcalc.catalog.base import (
     TokenGrant,
     require_text,
 )
+from streamcalc.catalog.locks import ThreadLocks
 from streamcalc.clock import SYSTEM_CLOCK, Clock
 
 
@@ -58,6 +60,7 @@ class MemoryCatalog:
     def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self._pipeline_locks = ThreadLocks()
         self._orgs: dict[str, int] = {}
         self._accounts: dict[str, Account] = {}
         self._tokens: dict[str, TokenGrant] = {}
@@ -265,6 +268,13 @@ class MemoryCatalog:
             for deletion in old:
                 del self._deletions[deletion.deletion_id]
         return old
+
+    # lifecycle lock
+
+    @contextmanager
+    def pipeline_lock(self, org_id: str, pipeline_id: str, timeout_s: float) -> Iterator[None]:
+        with self._pipeline_locks.hold(org_id, pipeline_id, timeout_s):
+            yield
 
     def close(self) -> None:
         """Nothing to release."""

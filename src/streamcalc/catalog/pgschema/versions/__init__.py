@@ -1,0 +1,1 @@
+"""Alembic revisions of the PostgreSQL catalog, one file each, oldest first."""
