@@ -8,6 +8,7 @@ WRONG_PIPELINE_OR_ORG = 61106  # Wrong pipelineId or OU has no privilege
 UNSUPPORTED_STAGE_TYPE = 61107  # Not supported Stage Type
 PIPELINE_NOT_FOUND = 61108  # Stream processing pipeline does not exist.
 SAVE_FAILED = 61112  # Failed to save the stream configuration.
+PIPELINE_BUSY = 61121  # Another user ... is starting a stream processing job (ours: any lifecycle action)
 STOP_FAILED = 61122  # Failed to stop the stream processing pipeline.
 STATUS_CHANGE_DENIED = 61152  # Status ... cannot be changed from [XX] to Paused / Stopped.
 CANNOT_START = 61165  # Stream processing job with status [XX] cannot be started.

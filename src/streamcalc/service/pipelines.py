@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamcalc.backends import Backends, VolatileState
-from streamcalc.catalog import Deletion, PipelineRecord
+from streamcalc.catalog import Deletion, PipelineBusy, PipelineRecord
 from streamcalc.errors import StreamcalcError
 from streamcalc.library import OperatorType
 from streamcalc.log import ResetTarget
@@ -36,6 +37,11 @@ log = logging.getLogger(__name__)
 LAG_SAMPLES_KEPT = 360
 
 
+LIFECYCLE_WAIT_S = 30.0
+"""How long a lifecycle action waits for another one on the same pipeline (a start that
+spawns workers, a pause that waits for their last commit) before it answers 61121."""
+
+
 class PipelineService:
     """On the catalog, log and state of `backends` (the supervisor's too), opened as used."""
 
@@ -50,7 +56,6 @@ class PipelineService:
         self._catalog = backends.catalog
         self._supervisor = supervisor
         self._undo = StateUndo(backends.catalog, backends.state.store, backends.clock, deletion_retention_s)
-        self._lock = threading.Lock()  # one lifecycle action at a time (EnOS 61121 does the same per org)
         self._lag: dict[str, _LagSeries] = {}
 
     # queries
@@ -103,21 +108,21 @@ class PipelineService:
         name = body.pipeline_name()
         design = _pipeline_json(body.pipelineJson) if "pipelineJson" in body.model_fields_set else None
         meta = _meta(body.meta(), design)
-        with self._lock:
-            if pipeline_id is None:
-                if design is None:
-                    raise ApiError(
-                        codes.CONFIG_INVALID,
-                        "The Stream configuration JSON is invalid: pipelineJson is missing",
-                    )
-                return self._catalog.create_pipeline(org_id, name or "", design, meta).pipeline_id
+        if pipeline_id is None:
+            if design is None:
+                raise ApiError(
+                    codes.CONFIG_INVALID,
+                    "The Stream configuration JSON is invalid: pipelineJson is missing",
+                )
+            return self._catalog.create_pipeline(org_id, name or "", design, meta).pipeline_id
+        with self._lifecycle(org_id, pipeline_id):
             saved = self._catalog.save_pipeline(org_id, pipeline_id, name=name, design=design, meta=meta)
-            if saved is None:
-                raise ApiError(codes.PIPELINE_NOT_FOUND, "Stream processing pipeline does not exist.")
-            return saved.pipeline_id
+        if saved is None:
+            raise ApiError(codes.PIPELINE_NOT_FOUND, "Stream processing pipeline does not exist.")
+        return saved.pipeline_id
 
     def release(self, org_id: str, pipeline_id: str) -> None:
-        with self._lock:
+        with self._lifecycle(org_id, pipeline_id):
             record = self.require(org_id, pipeline_id)
             if record.status == "RUNNING":
                 raise ApiError(
@@ -131,7 +136,7 @@ class PipelineService:
         """Run the released version with the body's kafkaRate and resourceConfig, creating
         missing source topics with a partition per worker."""
         options = RunnerOptions(rate_limit=body.kafkaRate, workers=body.workers)
-        with self._lock:
+        with self._lifecycle(org_id, pipeline_id):
             record = self.require(org_id, pipeline_id)
             if record.status in ("DRAFT", "RUNNING") or record.released is None:
                 raise ApiError(
@@ -150,7 +155,7 @@ class PipelineService:
 
     def pause(self, org_id: str, pipeline_id: str) -> None:
         """Answers once every worker committed and exited: no batch in flight."""
-        with self._lock:
+        with self._lifecycle(org_id, pipeline_id):
             record = self.require(org_id, pipeline_id)
             if record.status != "RUNNING":
                 raise ApiError(
@@ -162,7 +167,7 @@ class PipelineService:
             self._catalog.set_status(org_id, pipeline_id, "PAUSED")
 
     def stop(self, org_id: str, pipeline_id: str) -> None:
-        with self._lock:
+        with self._lifecycle(org_id, pipeline_id):
             record = self.require(org_id, pipeline_id)
             if record.status not in ("RUNNING", "PAUSED", "RUN_ERROR"):
                 raise ApiError(
@@ -174,7 +179,7 @@ class PipelineService:
             self._catalog.set_status(org_id, pipeline_id, "STOPPED")
 
     def reset_offset(self, org_id: str, pipeline_id: str, to: ResetTarget) -> None:
-        with self._lock:
+        with self._lifecycle(org_id, pipeline_id):
             record = self.require(org_id, pipeline_id)
             if record.status not in ("PAUSED", "STOPPED") or record.released is None:
                 raise ApiError(
@@ -222,7 +227,7 @@ class PipelineService:
 
         Under the lifecycle lock, so no start can slip in between the check and the delete.
         """
-        with self._lock:
+        with self._lifecycle(org_id, request.pipeline_id):
             record, op = self._stateful_stage(org_id, request)
             if record.status != "PAUSED":
                 raise ApiError(
@@ -240,13 +245,29 @@ class PipelineService:
 
     def restore_state(self, org_id: str, pipeline_id: str, deletion_id: str, actor: str) -> Deletion:
         """Put a deletion's values back while the pipeline is still PAUSED since it (61199 otherwise)."""
-        with self._lock:
+        with self._lifecycle(org_id, pipeline_id):
             record = self._in_org(org_id, pipeline_id)
             return self._undo.restore(record, self._backends.state.store(pipeline_id), deletion_id, actor)
 
     def drop_expired_deletions(self) -> None:
         """Deletions past their retention go, with their kept values (`StateUndo.drop_expired`)."""
         self._undo.drop_expired()
+
+    @contextmanager
+    def _lifecycle(self, org_id: str, pipeline_id: str) -> Iterator[None]:
+        """One lifecycle action (save, release, start, pause, stop, reset, delete or restore
+        of state) on a pipeline at a time, among every thread and every replica on this
+        catalog (`Catalog.pipeline_lock`): a check of the status and the change it allows are
+        never split by another. A wait past LIFECYCLE_WAIT_S answers 61121."""
+        with ExitStack() as held:
+            try:
+                held.enter_context(self._catalog.pipeline_lock(org_id, pipeline_id, LIFECYCLE_WAIT_S))
+            except PipelineBusy as e:
+                raise ApiError(
+                    codes.PIPELINE_BUSY,
+                    f"Another operation on pipeline {pipeline_id} is in progress. Please try again later.",
+                ) from e
+            yield
 
     def _in_org(self, org_id: str, pipeline_id: str) -> PipelineRecord:
         record = self.find(org_id, pipeline_id)
