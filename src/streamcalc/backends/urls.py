@@ -125,10 +125,20 @@ def scheme_of(part: Part, url: str) -> Scheme:
 
 
 def redact(url: str) -> str:
-    """`url` with any password replaced by `***`, for messages and logs."""
+    """`url` with any password replaced by `***`, for messages and logs: in the user info, and
+    in a query parameter whose name holds "password" or "secret" (libpq's `?password=`,
+    `?sslpassword=`)."""
     parsed = urlsplit(url.strip())
-    if parsed.password is None:
+    query = "&".join(_redact_parameter(p) for p in parsed.query.split("&")) if parsed.query else ""
+    if parsed.password is None and query == parsed.query:
         return url
-    user = parsed.username or ""
-    host = parsed.netloc.rpartition("@")[2]
-    return parsed._replace(netloc=f"{user}:***@{host}").geturl()
+    netloc = parsed.netloc
+    if parsed.password is not None:
+        netloc = f"{parsed.username or ''}:***@{netloc.rpartition('@')[2]}"
+    return parsed._replace(netloc=netloc, query=query).geturl()
+
+
+def _redact_parameter(parameter: str) -> str:
+    name, eq, _ = parameter.partition("=")
+    secret = eq and any(word in name.lower() for word in ("password", "secret"))
+    return f"{name}=***" if secret else parameter
