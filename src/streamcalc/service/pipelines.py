@@ -163,6 +163,7 @@ class PipelineService:
                     f"Status of the stream processing job cannot be changed "
                     f"from [{record.status}] to Paused.",
                 )
+            self._require_runs_here(record, "Paused")
             self._supervisor.pause(pipeline_id)
             self._catalog.set_status(org_id, pipeline_id, "PAUSED")
 
@@ -175,6 +176,7 @@ class PipelineService:
                     f"Status of the stream processing job cannot be changed "
                     f"from [{record.status}] to Stopped.",
                 )
+            self._require_runs_here(record, "Stopped")
             self._supervisor.stop(pipeline_id)
             self._catalog.set_status(org_id, pipeline_id, "STOPPED")
 
@@ -252,6 +254,19 @@ class PipelineService:
     def drop_expired_deletions(self) -> None:
         """Deletions past their retention go, with their kept values (`StateUndo.drop_expired`)."""
         self._undo.drop_expired()
+
+    def _require_runs_here(self, record: PipelineRecord, to: str) -> None:
+        """A RUNNING pipeline whose workers this service does not run was started by another
+        replica on the same catalog (standalone workers run beside the replica that started
+        them; every RUNNING pipeline of this replica's catalog is resumed when it starts).
+        Only that replica can pause or stop them: here a pause cannot reach them (it was an
+        internal error), and a stop would clear state and offsets under them."""
+        if record.status == "RUNNING" and self._supervisor.info(record.pipeline_id) is None:
+            raise ApiError(
+                codes.STATUS_CHANGE_DENIED,
+                f"Status of the stream processing job cannot be changed from [RUNNING] to {to} here: "
+                "its workers run beside another streamcalc serve replica; ask that one.",
+            )
 
     @contextmanager
     def _lifecycle(self, org_id: str, pipeline_id: str) -> Iterator[None]:
