@@ -169,8 +169,6 @@ def test_a_backend_that_cannot_be_used_is_one_line_and_exit_2_at_start(
 
 
 def test_run_refuses_backends_its_workers_cannot_reach(tmp_path: Path) -> None:
-    pytest.importorskip("streamcalc.state.memory")
-
     proc = streamcalc(
         "run", str(EXAMPLES / "energy-sum.json"), "--state", "memory", "--data-dir", str(tmp_path)
     )

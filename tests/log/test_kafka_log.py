@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
 from log_support import ALL, msgs
 
 from redis_server import free_port
@@ -96,6 +97,29 @@ def test_last_stamp_finds_a_mark_far_behind_other_writers(log: KafkaLog) -> None
     for _ in range(5):
         log.append([AppendEntry("t", 0, msgs("theirs", 400))], ProducerStamp("v", 1))
     assert log.last_stamp("t", 0, "w") == StampMark(ProducerStamp("w", 9, b"m9"), written=3, count=3)
+
+
+def test_retention_is_the_brokers_the_topics_carry_it_and_enforce_retention_drops_nothing(
+    log: KafkaLog, kafka_url: str
+) -> None:
+    """What the Kafka log owes of the retention part of the contract (test_log_retention.py
+    runs the rest on the logs that enforce it themselves): a topic's retention becomes the
+    topic's own broker configs, which any Kafka tool sees, and the broker, not streamcalc,
+    drops messages."""
+    log.ensure_topic(TopicConfig("aged", partitions=2, retention_ms=60_000))
+    log.ensure_topic(TopicConfig("sized", retention_bytes=4_096))
+    log.append([AppendEntry("aged", 0, msgs("m", 3)), AppendEntry("sized", 0, msgs("s", 2))])
+
+    admin = AdminClient({"bootstrap.servers": brokers(kafka_url)})
+    described = admin.describe_configs([ConfigResource("topic", "aged"), ConfigResource("topic", "sized")])
+    configs = {resource.name: future.result(10) for resource, future in described.items()}
+    assert configs["aged"]["retention.ms"].value == "60000"
+    assert configs["sized"]["retention.bytes"].value == "4096"
+    assert log.topic("aged") == TopicConfig("aged", partitions=2, retention_ms=60_000)
+
+    assert log.enforce_retention() == 0
+    assert log.read("aged", 0, 0, ALL).messages == msgs("m", 3)
+    assert log.read("sized", 0, 0, ALL).messages == msgs("s", 2)
 
 
 def test_settings_come_from_the_environment_and_secrets_are_redacted(

@@ -4,21 +4,19 @@ Each test runs once per backend in LOG_BACKENDS, opened from its bare URL throug
 composition root on a manual clock; `memory-gapped` is the memory log leaving offsets unused
 after every entry, as Kafka's transaction markers do, so every test here also shows that it
 takes offsets only from the log. What only one backend can show (durability, other processes,
-gaps and failures on demand) is in that backend's own test module.
+gaps and failures on demand) is in that backend's own test module; retention, which only some
+logs enforce themselves, is in test_log_retention.py.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from log_support import ALL, SIZES, append_batches, located, msgs, read_all
 
-from streamcalc.backends import Backends
-from streamcalc.clock import ManualClock
 from streamcalc.log import (
     AppendEntry,
     Headers,
@@ -29,32 +27,9 @@ from streamcalc.log import (
     TopicConfig,
     check_topic_name,
 )
-from streamcalc.log.memory import MemoryLog
 
 LOG_BACKENDS = ["memory", "memory-gapped", "embedded", "kafka"]
-GAP = 3
-"""Offsets the memory-gapped log leaves unused after each entry."""
 pytestmark = pytest.mark.parametrize("log", LOG_BACKENDS, indirect=True)
-
-
-@pytest.fixture
-def log(request: pytest.FixtureRequest, tmp_path: Path, manual_clock: ManualClock) -> Iterator[Log]:
-    """The backend named by the test's parameter, on manual_clock; closed after the test."""
-    if request.param == "memory-gapped":
-        yield MemoryLog(manual_clock, offset_gap=GAP)
-        return
-    url = request.getfixturevalue("kafka_url") if request.param == "kafka" else request.param
-    backends = Backends.resolve(tmp_path, log=url, clock=manual_clock)
-    yield backends.log
-    backends.close()
-
-
-@pytest.fixture
-def log_enforces_retention(request: pytest.FixtureRequest) -> None:
-    """Skips Kafka: its brokers enforce retention themselves, on their own clock and schedule
-    (log.retention.check.interval.ms), not on the tests' manual clock."""
-    if request.node.callspec.params["log"] == "kafka":
-        pytest.skip("the Kafka broker enforces retention on its own clock")
 
 
 def test_has_every_method_of_the_protocol(log: Log) -> None:
@@ -401,62 +376,3 @@ def test_reset_offsets_to_earliest_and_latest(log: Log) -> None:
     assert log.committed("g", "t") == {0: 0, 1: 0}
     assert log.lag("g", "t") == {0: 10, 1: 2}
     assert log.committed("other", "t") == {}
-
-
-# retention
-
-
-@pytest.mark.usefixtures("log_enforces_retention")
-def test_retention_by_bytes_drops_the_oldest_messages_and_keeps_the_newest(log: Log) -> None:
-    log.ensure_topic(TopicConfig("t", partitions=2, retention_bytes=100))
-    big = b"x" * 30  # one such message per entry: about 3 fit
-    sent = [big + b"%02d" % i for i in range(20)]
-    for i, message in enumerate(sent):
-        log.append([AppendEntry("t", 0, [message])])
-        kept = log.read("t", 0, 0, ALL)
-        assert kept.messages == sent[i + 1 - len(kept.messages) : i + 1]
-        assert 1 <= len(kept.messages) <= 3
-        assert kept.offset == log.start_offset("t", 0)
-    start = log.start_offset("t", 0)
-    assert start > 0
-    assert log.read("t", 0, start - 1, ALL).messages == log.read("t", 0, 0, ALL).messages
-
-    huge = b"y" * 500  # bigger than the limit on its own: it is still kept
-    (first,) = log.append([AppendEntry("t", 0, [huge])])
-    assert located(log.read("t", 0, 0, ALL)) == [(first, huge)]
-    assert log.start_offset("t", 0) == first
-    assert log.start_offset("t", 1) == 0  # retention is per partition
-
-
-@pytest.mark.usefixtures("log_enforces_retention")
-def test_retention_by_age_on_append_and_by_enforce_retention(log: Log, manual_clock: ManualClock) -> None:
-    log.ensure_topic(TopicConfig("t", partitions=2, retention_ms=1_000))
-    log.ensure_topic(TopicConfig("forever", partitions=1))
-    log.append([AppendEntry("t", 0, [b"t0-a", b"t0-b"]), AppendEntry("t", 1, [b"p1-old"])])
-    log.append([AppendEntry("forever", 0, [b"keep"])])
-    manual_clock.advance(0.5)
-    log.append([AppendEntry("t", 0, [b"t500"]), AppendEntry("t", 1, [b"p1-new"])])
-    manual_clock.advance(0.6)  # the first entries are now 1,100 ms old, the second 600 ms
-    assert log.start_offset("t", 0) == 0  # nothing trims until something runs
-    log.append([AppendEntry("t", 0, [b"t1100"])])
-    assert log.read("t", 0, 0, ALL).messages == [b"t500", b"t1100"]
-    assert log.start_offset("t", 1) == 0  # only the partition appended to was trimmed
-
-    assert log.enforce_retention() > 0  # partition 1's first entry
-    assert log.read("t", 1, 0, ALL).messages == [b"p1-new"]
-    assert log.enforce_retention() == 0
-    assert log.read("forever", 0, 0, ALL).messages == [b"keep"]
-
-
-@pytest.mark.usefixtures("log_enforces_retention")
-def test_lag_and_reset_follow_the_retained_start(log: Log, manual_clock: ManualClock) -> None:
-    log.ensure_topic(TopicConfig("t", retention_ms=100))
-    log.append([AppendEntry("t", 0, msgs("old", 5))])
-    log.commit_offsets("g", {("t", 0): read_all(log, "t")[2][0]})
-    manual_clock.advance(1)
-    log.append([AppendEntry("t", 0, msgs("new", 3))])
-    start = log.start_offset("t", 0)
-    assert read_all(log, "t")[0] == (start, b"new-0")
-    assert log.lag("g", "t") == {0: 3}
-    assert log.lag("never-committed", "t") == {0: 3}
-    assert log.reset_offsets("g", "t", "earliest") == {0: start}
