@@ -235,7 +235,6 @@ def throughput_rows(
         return rows
     f = median_run(theirs)
     rate, steady, rss, state = rows
-    same = f["outputs"] == s["outputs"] and f["outputs_digest"] == s["outputs_digest"]
     vs = s["records_per_s"] / f["records_per_s"]
     goal = f" (target >= {target:g}x: {'met' if vs >= target else 'not met'})" if target else ""
     return [
@@ -259,16 +258,26 @@ def throughput_rows(
             ratio=_less_or_more(s["worker_peak_rss_mb"], f["peak_rss_mb"]),
         ),
         replace(state, reference="PyFlink: heap state backend, nothing on disk (no checkpoints)"),
-        Row(
-            title,
-            "outputs (same records both sides?)",
-            s["outputs"],
-            "records",
-            reference=f"PyFlink {f['outputs']:,} records",
-            ratio="equal" if same else "DIFFER",
-            note=f"order-free digest streamcalc {s['outputs_digest']}, PyFlink {f['outputs_digest']}",
-        ),
+        outputs_row(title, s, f, "PyFlink"),
     ]
+
+
+def same_outputs(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two runs wrote the same records: equal count and order-free digest."""
+    return (a["outputs"], a["outputs_digest"]) == (b["outputs"], b["outputs_digest"])
+
+
+def outputs_row(title: str, ours: dict[str, Any], theirs: dict[str, Any], peer: str) -> Row:
+    """The row that says whether streamcalc and `peer` wrote the same records."""
+    return Row(
+        title,
+        "outputs (same records both sides?)",
+        ours["outputs"],
+        "records",
+        reference=f"{peer} {theirs['outputs']:,} records",
+        ratio="equal" if same_outputs(ours, theirs) else "DIFFER",
+        note=f"order-free digest streamcalc {ours['outputs_digest']}, {peer} {theirs['outputs_digest']}",
+    )
 
 
 def _less_or_more(ours: float, theirs: float) -> str:

@@ -25,7 +25,7 @@ from tests.kafka_broker import TansuBroker
 from tests.redis_server import free_port
 
 from bench import workloads
-from bench.core import IN, OUT, PIPELINE, RESULTS, SEED, median_run, run_worker
+from bench.core import IN, OUT, PIPELINE, RESULTS, SEED, median_run, outputs_row, run_worker, same_outputs
 from bench.peers import quix
 from bench.table import Row
 from streamcalc.backends import Backends
@@ -97,7 +97,7 @@ def run(peers: bool = False) -> list[Row]:
         json.dumps({**runs, "consume_ceiling": ceilings}, indent=2) + "\n"
     )
     embedded, kafka = (median_run(runs[n]) for n in ("embedded", "kafka"))
-    same = (embedded["outputs"], embedded["outputs_digest"]) == (kafka["outputs"], kafka["outputs_digest"])
+    same = same_outputs(embedded, kafka)
     ceiling = sorted(ceilings)[len(ceilings) // 2]
     title = f"W1 over Kafka ({RECORDS / 1e3:g}k records, {KEYS // 1000}k keys, 1 worker, Tansu broker)"
     rows = [
@@ -126,7 +126,6 @@ def quix_rows(title: str, ours: dict[str, Any], runs: list[dict[str, Any]]) -> l
     """streamcalc on Kafka against the median Quix Streams run."""
     q = median_run(runs)
     vs = ours["records_per_s"] / q["records_per_s"]
-    same = (q["outputs"], q["outputs_digest"]) == (ours["outputs"], ours["outputs_digest"])
     steady = ours["steady_records_per_s"]
     return [
         Row(
@@ -147,15 +146,7 @@ def quix_rows(title: str, ours: dict[str, Any], runs: list[dict[str, Any]]) -> l
             ratio=f"{steady / q['records_per_s_from_first_record']:.1f}x" if steady else "",
             note=f"Quix peak RSS {q['peak_rss_mb']:,.0f} MB, streamcalc {ours['worker_peak_rss_mb']:,.0f} MB",
         ),
-        Row(
-            title,
-            "outputs (same records both sides?)",
-            ours["outputs"],
-            "records",
-            reference=f"Quix Streams {q['outputs']:,} records",
-            ratio="equal" if same else "DIFFER",
-            note=f"order-free digest streamcalc {ours['outputs_digest']}, Quix {q['outputs_digest']}",
-        ),
+        outputs_row(title, ours, q, "Quix Streams"),
     ]
 
 

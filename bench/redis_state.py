@@ -16,7 +16,7 @@ from typing import Any
 from tests.redis_server import RedisServer
 
 from bench import workloads
-from bench.core import IN, OUT, PIPELINE, RESULTS, SEED, median_run, run_worker
+from bench.core import IN, OUT, PIPELINE, RESULTS, SEED, median_run, run_worker, same_outputs
 from bench.table import Row
 
 RECORDS, KEYS, ROUNDS = 300_000, 30_000, 3
@@ -45,7 +45,7 @@ def run() -> list[Row]:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "redis_state.json").write_text(json.dumps(runs, indent=2) + "\n")
     lmdb, redis_ = (median_run(runs[n]) for n in ("lmdb", "redis"))
-    same = (lmdb["outputs"], lmdb["outputs_digest"]) == (redis_["outputs"], redis_["outputs_digest"])
+    same = same_outputs(lmdb, redis_)
     ratio = redis_["records_per_s"] / lmdb["records_per_s"]
     title = f"W1 with Redis state ({RECORDS / 1e3:g}k records, {KEYS // 1000}k keys, 1 worker)"
     return [
